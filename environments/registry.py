@@ -1,0 +1,33 @@
+"""Known environments, imported lazily so that listing them never imports torch."""
+
+from __future__ import annotations
+
+import importlib
+
+from environments.base import Environment
+
+DEFAULT_ENV = "prefix_sum"
+
+_ENVIRONMENTS: dict[str, str] = {
+    "prefix_sum": "environments.prefix_sum.env:PrefixSum",
+    "selftest": "environments.selftest.env:SelfTest",
+}
+
+
+class UnknownEnvironment(ValueError):
+    pass
+
+
+def environment_ids() -> list[str]:
+    return sorted(_ENVIRONMENTS)
+
+
+def load_environment(env_id: str) -> Environment:
+    try:
+        target = _ENVIRONMENTS[env_id]
+    except KeyError:
+        raise UnknownEnvironment(
+            f"unknown environment {env_id!r}; known: {', '.join(environment_ids())}"
+        ) from None
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)()

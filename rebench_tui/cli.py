@@ -1,0 +1,233 @@
+"""The `rebench-tui` command line: a thin client of the session layer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from environments.registry import DEFAULT_ENV, UnknownEnvironment, environment_ids, load_environment
+from session.clock import parse_duration
+from session.layout import list_session_ids, resolve_home
+
+
+class CliError(Exception):
+    pass
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def coerce_args(schema: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs typed by the tool's JSON Schema (numbers, booleans, JSON for the rest)."""
+    props = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CliError(f"--arg takes key=value, not {pair!r}")
+        kind = props.get(key, {}).get("type")
+        try:
+            if kind == "string":
+                out[key] = value
+            elif kind == "integer":
+                out[key] = int(value)
+            elif kind == "number":
+                out[key] = float(value)
+            elif kind == "boolean":
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                out[key] = value.lower() in ("true", "1", "yes")
+            else:
+                try:
+                    out[key] = json.loads(value)
+                except ValueError:
+                    out[key] = value
+        except ValueError:
+            raise CliError(f"--arg {key}: {value!r} is not a valid {kind}") from None
+    return out
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_new(args: argparse.Namespace) -> int:
+    from session.session import Session
+
+    home = resolve_home(args.home)
+    with Session.create(
+        home,
+        args.env,
+        budget_s=args.budget,
+        ceiling_s=args.ceiling,
+        participant=args.participant,
+        kind=args.kind,
+        scale=args.scale,
+        snapshot_interval_s=args.snapshot_every,
+    ) as session:
+        if args.json:
+            _print_json({"id": session.id, "workspace": str(session.workspace), "environment": session.env_id,
+                         "scale": session.scale, "kind": session.kind, "participant": session.participant,
+                         "budget_s": args.budget, "home": str(home)})
+        else:
+            print(session.id)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from session.session import Session
+    from session.tools import REGISTRY
+
+    tool = REGISTRY.get(args.tool)
+    if tool is None:
+        raise CliError(f"unknown tool {args.tool!r}; tools: {', '.join(sorted(REGISTRY))}")
+    tool_args = coerce_args(tool.input_schema, args.arg or [])
+    with Session.open(resolve_home(args.home), args.session) as session:
+        result = session.call(args.tool, tool_args, client="cli")
+    if args.json:
+        _print_json(result.structured)
+    else:
+        print(result.text, file=sys.stderr if result.is_error else sys.stdout)
+    return 1 if result.is_error else 0
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from session.tools import REGISTRY
+
+    if args.json:
+        _print_json([t.describe() for t in REGISTRY.values()])
+    else:
+        for t in REGISTRY.values():
+            print(f"{t.name:13} {t.description}")
+    return 0
+
+
+def cmd_checkout(args: argparse.Namespace) -> int:
+    from session.session import Session
+
+    with Session.open(resolve_home(args.home), args.session, hold=False) as session:
+        snap = session.snapshot_at(snapshot_id=args.snapshot, working_s=args.at)
+        count = session.snapshots.restore(snap["commit_sha"], Path(args.dest))
+    print(f"restored snapshot {snap['id']} ({snap['trigger']}, {count} files) to {args.dest}")
+    if snap["left_out"]:
+        print(f"left out of that snapshot: {', '.join(e['path'] for e in snap['left_out'])}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from environments.calibration import home_path, save_calibration, shipped_path
+    from session.calibrate import calibrate
+
+    env = load_environment(args.env)
+    cal = calibrate(env, args.scale, runs=args.runs, progress=lambda m: print(m, file=sys.stderr))
+    target = shipped_path(env) if args.ship else home_path(resolve_home(args.home))
+    save_calibration(target, cal)
+    print(f"{env.id} {args.scale}: start {cal.start:.4f}, reference {cal.reference:.4f} -> {target}")
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    for env_id in environment_ids():
+        env = load_environment(env_id)
+        print(f"{env_id:16} {env.title} (aggregation {env.aggregation}, scales {', '.join(env.scales)})")
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from recorder.store import Recorder
+    from session.layout import session_paths
+
+    home = resolve_home(args.home)
+    out = []
+    for sid in list_session_ids(home):
+        rec = Recorder(session_paths(home, sid).database)
+        try:
+            row = rec.session()
+        finally:
+            rec.close()
+        out.append({k: row[k] for k in ("id", "env_id", "scale", "participant", "kind", "ended_at",
+                                        "end_reason", "final_normalized")})
+    if args.json:
+        _print_json(out)
+    else:
+        for r in out:
+            state = f"ended ({r['end_reason']})" if r["ended_at"] else "open"
+            print(f"{r['id']:40} {r['participant']:12} {r['kind']:6} {state}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rebench-tui", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--home", help="root of all sessions (default: $REBENCH_HOME or the user's data folder)")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("new", cmd_new, "create a session and print its id")
+    p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
+    p.add_argument("--budget", type=_duration, default=8 * 3600.0, help="working-time budget, e.g. 8h, 90m")
+    p.add_argument("--ceiling", type=_duration, default=None, help="wall-clock ceiling (default 2x budget)")
+    p.add_argument("--participant")
+    p.add_argument("--kind", choices=["human", "agent"], default="human")
+    p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--snapshot-every", type=_duration, default=600.0, help="periodic snapshot interval")
+    p.add_argument("--json", action="store_true")
+
+    p = add("call", cmd_call, "call one tool of a session")
+    p.add_argument("session")
+    p.add_argument("tool")
+    p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="a tool argument (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the structured result")
+
+    p = add("tools", cmd_tools, "list the tools with their descriptions")
+    p.add_argument("--json", action="store_true", help="names, descriptions and input schemas")
+
+    p = add("checkout", cmd_checkout, "restore a snapshot of a session's workspace to a folder")
+    p.add_argument("session")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--snapshot", type=int, help="snapshot id (default: the latest)")
+    which.add_argument("--at", type=_duration, help="working time, e.g. 2h15m: the snapshot in effect then")
+    p.add_argument("dest")
+
+    p = add("calibrate", cmd_calibrate, "measure the start and reference raw scores on this machine")
+    p.add_argument("env", choices=environment_ids())
+    p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--ship", action="store_true", help="write into the environment's shipped calibration.json")
+
+    add("envs", cmd_envs, "list the environments")
+    p = add("sessions", cmd_sessions, "list the sessions under the home")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from session.session import SessionError
+
+    try:
+        return args.handler(args)
+    except (CliError, SessionError, UnknownEnvironment, ValueError) as exc:
+        print(f"rebench-tui: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,386 @@
+"""A session: one participant, one environment, one clock, one recording.
+
+`Session.create` lays out the folder and the recording; `Session.open` attaches to
+it. The process that wins the holder lock keeps the clock: it writes a heartbeat,
+takes the periodic snapshots and ends the session when time runs out. When a holder
+dies, the next one records the gap since its last heartbeat as an `outage` pause, so
+working time is off by at most one heartbeat interval.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from environments.base import Environment
+from environments.calibration import CalibrationLookup, find_calibration
+from environments.hardware import hardware
+from environments.registry import load_environment
+from recorder.snapshots import SnapshotRepo
+from recorder.store import Recorder
+from session.aggregate import aggregate
+from session.clock import ClockState, TimeSource, clock_state
+from session.layout import SessionPaths, new_session_id, session_paths
+from session.tools import REGISTRY, ToolError, ToolResult
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 0.5
+KINDS = ("human", "agent")
+
+
+class SessionError(RuntimeError):
+    pass
+
+
+class Session:
+    def __init__(
+        self, home: Path, paths: SessionPaths, recorder: Recorder, *, hold: bool, time_source: TimeSource | None
+    ) -> None:
+        self.home = home
+        self.paths = paths
+        self.recorder = recorder
+        self.time = time_source or TimeSource()
+        row = recorder.session()
+        self.id: str = row["id"]
+        self.env_id: str = row["env_id"]
+        self.scale: str = row["scale"]
+        self.kind: str = row["kind"]
+        self.participant: str = row["participant"]
+        self.snapshot_interval_s: float = row["snapshot_interval_s"]
+        self.env: Environment = load_environment(self.env_id)
+        self.snapshots = SnapshotRepo(paths.snapshot_git, paths.workspace)
+        self.calibration: CalibrationLookup = find_calibration(self.env, self.scale, home)
+        self._end_lock = threading.Lock()
+        self._clock_lock = threading.Lock()
+        self.score_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._lock_file = None
+        self._ticker: threading.Thread | None = None
+        self.holding = hold and self._acquire_holder()
+        if self.holding:
+            self._recover_outage()
+            self._ticker = threading.Thread(target=self._tick_loop, name="session-clock", daemon=True)
+            self._ticker.start()
+        self.check_end()
+
+    # -- creating and opening ------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        home: Path,
+        env_id: str,
+        *,
+        budget_s: float = 8 * 3600,
+        ceiling_s: float | None = None,
+        participant: str | None = None,
+        kind: str = "human",
+        scale: str = "cpu",
+        snapshot_interval_s: float = 600,
+        hold: bool = True,
+        time_source: TimeSource | None = None,
+    ) -> Session:
+        if kind not in KINDS:
+            raise SessionError(f"kind must be one of {KINDS}, not {kind!r}")
+        if budget_s <= 0:
+            raise SessionError("the budget must be positive")
+        env = load_environment(env_id)
+        env.scale(scale)
+        paths = session_paths(home, new_session_id(env_id))
+        paths.workspace.mkdir(parents=True)
+        paths.env_private.mkdir(parents=True)
+        os.chmod(paths.private, 0o700)
+        try:
+            env.prepare(paths.workspace, paths.env_private, scale)
+            now = (time_source or TimeSource()).now()
+            recorder = Recorder(paths.database, create=True)
+            recorder.create_session(
+                {
+                    "id": paths.id,
+                    "env_id": env_id,
+                    "scale": scale,
+                    "participant": participant or getpass.getuser(),
+                    "kind": kind,
+                    "budget_s": float(budget_s),
+                    "ceiling_s": float(ceiling_s if ceiling_s is not None else 2 * budget_s),
+                    "snapshot_interval_s": float(snapshot_interval_s),
+                    "created_at": now,
+                    "workspace": str(paths.workspace),
+                    "hardware": hardware(),
+                }
+            )
+            SnapshotRepo(paths.snapshot_git, paths.workspace).init()
+        except BaseException:
+            shutil.rmtree(paths.root, ignore_errors=True)
+            raise
+        session = cls(home, paths, recorder, hold=hold, time_source=time_source)
+        session.take_snapshot("start")
+        session._record_lifecycle("created", {"env": env_id, "scale": scale, "kind": kind})
+        return session
+
+    @classmethod
+    def open(cls, home: Path, session_id: str, *, hold: bool = True, time_source: TimeSource | None = None) -> Session:
+        paths = session_paths(home, session_id)
+        if not paths.database.exists():
+            raise SessionError(f"no session {session_id!r} under {home}")
+        return cls(home, paths, Recorder(paths.database), hold=hold, time_source=time_source)
+
+    def close(self) -> None:
+        """Stop holding the clock cleanly (no outage), then close the recording."""
+        self._stop.set()
+        if self._ticker:
+            self._ticker.join()
+        if self.holding:
+            self.recorder.set_heartbeat(None, None, self.time.now())
+            self._release_holder()
+        self.recorder.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- holding the clock ---------------------------------------------------------------
+    def _acquire_holder(self) -> bool:
+        lock = open(self.paths.holder_lock, "a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return False
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        self._lock_file = lock
+        return True
+
+    def _release_holder(self) -> None:
+        if self._lock_file:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _recover_outage(self) -> None:
+        """A heartbeat left by a holder that did not close cleanly: its silence was an outage."""
+        beat = self.recorder.heartbeat()
+        now = self.time.now()
+        if beat and beat["holder"] is not None:
+            state = clock_state(self.recorder.session(), self.recorder.pauses(), beat["wall"])
+            if state.running and now > beat["wall"]:
+                self.recorder.add_closed_pause(beat["wall"], now, "outage", "holder restarted")
+                self._record_lifecycle(
+                    "outage", {"from": beat["wall"], "to": now, "seconds": round(now - beat["wall"], 3)}
+                )
+        self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("clock tick failed")
+
+    def tick(self) -> None:
+        """One heartbeat: persist liveness, end the session on time, take periodic snapshots."""
+        now = self.time.now()
+        self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
+        state = self.check_end()
+        if state.running and self.snapshot_interval_s > 0:
+            last = self.recorder.query("select max(working_s) as w from snapshots where trigger != 'start'")
+            last_w = last[0]["w"] or 0.0
+            if state.working_s - last_w >= self.snapshot_interval_s:
+                self.take_snapshot("periodic")
+
+    # -- the clock -----------------------------------------------------------------------
+    def clock(self) -> ClockState:
+        return clock_state(self.recorder.session(), self.recorder.pauses(), self.time.now())
+
+    def _open_pause(self) -> dict[str, Any] | None:
+        found = self.recorder.query("select * from pauses where end_wall is null order by id desc limit 1")
+        return found[0] if found else None
+
+    def start_clock(self) -> bool:
+        """Start the clock on first use; returns whether it started now."""
+        with self._clock_lock:
+            if self.recorder.session()["started_at"] is not None:
+                return False
+            now = self.time.now()
+            self.recorder.update_session(started_at=now)
+            self._record_lifecycle("clock_started", {})
+            return True
+
+    def pause(self, reason: str) -> ClockState:
+        with self._clock_lock:
+            state = self.clock()
+            if state.ended:
+                raise ToolError("the session has ended")
+            if not state.started or not state.running:
+                raise ToolError(f"the clock is already paused ({state.paused_reason})")
+            self.recorder.open_pause(self.time.now(), reason)
+        return self.clock()
+
+    def resume(self, reason: str) -> ClockState:
+        if self.start_clock():
+            return self.clock()
+        with self._clock_lock:
+            state = self.clock()
+            if state.ended:
+                raise ToolError("the session has ended")
+            pause = self._open_pause()
+            if pause is None:
+                raise ToolError("the clock is already running")
+            self.recorder.close_pause(pause["id"], self.time.now(), reason)
+        return self.clock()
+
+    # -- scores --------------------------------------------------------------------------
+    def normalize(self, raw: float) -> float | None:
+        cal = self.calibration.calibration
+        if cal is None or math.isnan(raw):
+            return None
+        value = cal.normalize(raw)
+        return None if math.isnan(value) else value
+
+    def best(self) -> tuple[float | None, float | None]:
+        """The session's score so far under the environment's aggregation: (raw, normalized)."""
+        raws = [r["raw"] for r in self.recorder.scores() if r["valid"]]
+        raw = aggregate(raws, self.env.aggregation)
+        return raw, None if raw is None else self.normalize(raw)
+
+    # -- snapshots and ending ------------------------------------------------------------
+    def take_snapshot(self, trigger: str) -> dict[str, Any]:
+        info = self.snapshots.take(f"{trigger} ({self.id})")
+        state = self.clock()
+        snapshot_id = self.recorder.add_snapshot(
+            wall=self.time.now(),
+            working_s=state.working_s,
+            trigger=trigger,
+            commit_sha=info.commit,
+            files_changed=info.files_changed,
+            changed=info.changed,
+            left_out=info.left_out,
+            duration_ms=info.duration_ms,
+        )
+        return {
+            "id": snapshot_id,
+            "commit": info.commit,
+            "trigger": trigger,
+            "files_changed": info.files_changed,
+            "left_out": info.left_out,
+            "duration_ms": info.duration_ms,
+        }
+
+    def check_end(self) -> ClockState:
+        state = self.clock()
+        if state.ended and self.recorder.session()["ended_at"] is None:
+            self.finish(state.end_reason or "budget")
+            state = self.clock()
+        return state
+
+    def finish(self, reason: str) -> dict[str, Any]:
+        """End the session once: final snapshot, final score from the log, the end recorded."""
+        with self._end_lock:
+            row = self.recorder.session()
+            if row["ended_at"] is not None:
+                return {"reason": row["end_reason"], "final_raw": row["final_raw"],
+                        "final_normalized": row["final_normalized"]}
+            state = self.clock()
+            snapshot = self.take_snapshot("submit" if reason == "submitted" else "final")
+            raw, normalized = self.best()
+            if raw is None and self.calibration.calibration is not None:
+                raw, normalized = self.calibration.calibration.start, 0.0  # no valid score: the start's
+            now = self.time.now()
+            pause = self._open_pause()
+            if pause is not None:
+                self.recorder.close_pause(pause["id"], now, "session ended")
+            self.recorder.update_session(
+                ended_at=now, end_reason=reason, final_raw=raw, final_normalized=normalized
+            )
+            summary = {"reason": reason, "final_raw": raw, "final_normalized": normalized,
+                       "working_s": round(state.working_s, 3), "snapshot": snapshot["id"]}
+            self._record_lifecycle("ended", summary)
+            return summary
+
+    # -- tools ---------------------------------------------------------------------------
+    def _record_lifecycle(self, name: str, data: dict[str, Any]) -> None:
+        state = self.clock()
+        self.recorder.record_event(
+            wall=self.time.now(), working_s=state.working_s, kind="lifecycle", name=name, result=data
+        )
+
+    def call(self, name: str, args: dict[str, Any] | None = None, *, client: str = "cli") -> ToolResult:
+        """Run one tool under the session's policy; the call is recorded before it returns."""
+        args = dict(args or {})
+        started_wall = self.time.now()
+        started = time.monotonic()
+        try:
+            result = self._dispatch(name, args)
+        except ToolError as exc:
+            result = ToolResult(str(exc), {"error": str(exc)}, is_error=True)
+        except Exception as exc:
+            log.error("tool %s failed:\n%s", name, traceback.format_exc())
+            result = ToolResult(f"internal error in {name}: {type(exc).__name__}: {exc}",
+                                {"error": f"{type(exc).__name__}: {exc}"}, is_error=True)
+        state = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall)
+        self.recorder.record_event(
+            wall=started_wall,
+            working_s=state.working_s,
+            kind="tool",
+            name=name,
+            client=client,
+            args=args,
+            result=result.to_json(),
+            is_error=result.is_error,
+            duration_ms=round((time.monotonic() - started) * 1000, 3),
+        )
+        return result
+
+    def _dispatch(self, name: str, args: dict[str, Any]) -> ToolResult:
+        tool = REGISTRY.get(name)
+        if tool is None:
+            raise ToolError(f"unknown tool {name!r}; tools: {', '.join(sorted(REGISTRY))}")
+        try:
+            jsonschema.validate(args, tool.input_schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path)
+            raise ToolError(f"bad arguments for {name}: {exc.message}" + (f" (at {where})" if where else "")) from None
+        if self.kind == "agent":
+            self.start_clock()  # an agent's clock runs from its first call
+        state = self.check_end()
+        if state.ended and tool.changes_things:
+            raise ToolError(f"the session has ended ({state.end_reason}); {name} is no longer available")
+        if tool.needs_running_clock and not state.running:
+            raise ToolError(f"the clock is paused ({state.paused_reason}); resume it to use {name}")
+        result = tool.handler(self, args)
+        self.check_end()
+        return result
+
+    @property
+    def workspace(self) -> Path:
+        return self.paths.workspace
+
+    def snapshot_at(self, snapshot_id: int | None = None, working_s: float | None = None) -> dict[str, Any]:
+        rows = self.recorder.snapshots()
+        if snapshot_id is not None:
+            found = [r for r in rows if r["id"] == snapshot_id]
+        elif working_s is not None:
+            found = [r for r in rows if r["working_s"] <= working_s][-1:]
+        else:
+            found = rows[-1:]
+        if not found:
+            raise SessionError("no such snapshot")
+        return found[0]
+
+

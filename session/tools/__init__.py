@@ -1,0 +1,16 @@
+"""The tool registry: importing this package registers every tool, one module each."""
+
+from session.tools import (  # noqa: F401  (imported to register)
+    instructions,
+    note,
+    pause_resume,
+    run,
+    score,
+    score_log,
+    snapshot,
+    status,
+    submit,
+)
+from session.tools.base import REGISTRY, Tool, ToolError, ToolResult, tool
+
+__all__ = ["REGISTRY", "Tool", "ToolError", "ToolResult", "tool"]
