@@ -26,8 +26,6 @@ def load_environment(env_id: str) -> Environment:
     try:
         target = _ENVIRONMENTS[env_id]
     except KeyError:
-        raise UnknownEnvironment(
-            f"unknown environment {env_id!r}; known: {', '.join(environment_ids())}"
-        ) from None
+        raise UnknownEnvironment(f"unknown environment {env_id!r}; known: {', '.join(environment_ids())}") from None
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)()

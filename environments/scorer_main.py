@@ -36,9 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.valid and not math.isfinite(result.raw):
             result = ScoreResult.invalid(f"score is not finite: {result.raw}")
     except Exception as exc:  # the participant's code may raise anything
-        result = ScoreResult.invalid(
-            f"{type(exc).__name__}: {exc}"[:2000], traceback=traceback.format_exc()[-8000:]
-        )
+        result = ScoreResult.invalid(f"{type(exc).__name__}: {exc}"[:2000], traceback=traceback.format_exc()[-8000:])
     tmp = args.result.with_suffix(".tmp")
     tmp.write_text(json.dumps(result.to_json(), default=str))
     tmp.replace(args.result)

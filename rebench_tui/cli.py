@@ -74,9 +74,18 @@ def cmd_new(args: argparse.Namespace) -> int:
         snapshot_interval_s=args.snapshot_every,
     ) as session:
         if args.json:
-            _print_json({"id": session.id, "workspace": str(session.workspace), "environment": session.env_id,
-                         "scale": session.scale, "kind": session.kind, "participant": session.participant,
-                         "budget_s": args.budget, "home": str(home)})
+            _print_json(
+                {
+                    "id": session.id,
+                    "workspace": str(session.workspace),
+                    "environment": session.env_id,
+                    "scale": session.scale,
+                    "kind": session.kind,
+                    "participant": session.participant,
+                    "budget_s": args.budget,
+                    "home": str(home),
+                }
+            )
         else:
             print(session.id)
     return 0
@@ -153,8 +162,12 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             row = rec.session()
         finally:
             rec.close()
-        out.append({k: row[k] for k in ("id", "env_id", "scale", "participant", "kind", "ended_at",
-                                        "end_reason", "final_normalized")})
+        out.append(
+            {
+                k: row[k]
+                for k in ("id", "env_id", "scale", "participant", "kind", "ended_at", "end_reason", "final_normalized")
+            }
+        )
     if args.json:
         _print_json(out)
     else:

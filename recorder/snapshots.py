@@ -26,9 +26,25 @@ import git
 DEFAULT_SIZE_CAP = 10 * 2**20
 # ML artefacts and environments: big, regenerable, and not the participant's work.
 DEFAULT_EXCLUDES = (
-    "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.onnx", "*.h5", "*.pkl",
-    ".venv/", "venv/", "__pycache__/", "*.pyc", ".ipynb_checkpoints/", ".cache/",
-    "wandb/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "node_modules/",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.safetensors",
+    "*.bin",
+    "*.onnx",
+    "*.h5",
+    "*.pkl",
+    ".venv/",
+    "venv/",
+    "__pycache__/",
+    "*.pyc",
+    ".ipynb_checkpoints/",
+    ".cache/",
+    "wandb/",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    "node_modules/",
 )
 BRANCH = "refs/heads/snapshots"
 _LEFT_OUT_LISTED = 200
@@ -166,9 +182,7 @@ class SnapshotRepo:
             self._pathspec_command(["add", "-A"], to_add)
         if to_unstage:
             self._pathspec_command(["rm", "--cached", "-q", "--ignore-unmatch"], to_unstage)
-        ignored = _split_nul(
-            self._run("ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory")
-        )
+        ignored = _split_nul(self._run("ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"))
         left_out += [{"path": p, "reason": "excluded"} for p in ignored[:_LEFT_OUT_LISTED]]
         if len(ignored) > _LEFT_OUT_LISTED:
             left_out.append({"path": "...", "reason": f"{len(ignored) - _LEFT_OUT_LISTED} more excluded"})

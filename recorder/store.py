@@ -6,6 +6,7 @@ JSON columns are decoded on the way out, so callers see plain Python values.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -29,10 +30,8 @@ def _float_or_none(value: float | None) -> float | None:
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     for key in _JSON_COLUMNS & row.keys():
         if isinstance(row[key], str):
-            try:
+            with contextlib.suppress(ValueError):
                 row[key] = json.loads(row[key])
-            except ValueError:
-                pass
     return row
 
 

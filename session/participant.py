@@ -126,9 +126,7 @@ def run_participant(
 ) -> Finished:
     """Run to completion under a timeout and an optional memory cap (whole process tree)."""
     started = time.monotonic()
-    proc = spawn_participant(
-        argv, cwd, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    proc = spawn_participant(argv, cwd, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     reader = _CappedReader(proc.stdout, output_cap)
     reader.start()
     timed_out = out_of_memory = False

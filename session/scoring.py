@@ -33,8 +33,15 @@ def run_scorer(
     results.mkdir(parents=True, exist_ok=True)
     result_file = results / f"{uuid.uuid4().hex}.json"
     argv = [
-        sys.executable, "-I", "-m", "environments.scorer_main",
-        env.id, scale, str(workspace), str(private), str(result_file),
+        sys.executable,
+        "-I",
+        "-m",
+        "environments.scorer_main",
+        env.id,
+        scale,
+        str(workspace),
+        str(private),
+        str(result_file),
     ]
     finished = run_participant(argv, workspace, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb)
     evidence = {

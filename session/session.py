@@ -154,7 +154,7 @@ class Session:
 
     # -- holding the clock ---------------------------------------------------------------
     def _acquire_holder(self) -> bool:
-        lock = open(self.paths.holder_lock, "a+")
+        lock = open(self.paths.holder_lock, "a+")  # noqa: SIM115  (held for the life of the session)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -294,8 +294,11 @@ class Session:
         with self._end_lock:
             row = self.recorder.session()
             if row["ended_at"] is not None:
-                return {"reason": row["end_reason"], "final_raw": row["final_raw"],
-                        "final_normalized": row["final_normalized"]}
+                return {
+                    "reason": row["end_reason"],
+                    "final_raw": row["final_raw"],
+                    "final_normalized": row["final_normalized"],
+                }
             state = self.clock()
             snapshot = self.take_snapshot("submit" if reason == "submitted" else "final")
             raw, normalized = self.best()
@@ -305,11 +308,14 @@ class Session:
             pause = self._open_pause()
             if pause is not None:
                 self.recorder.close_pause(pause["id"], now, "session ended")
-            self.recorder.update_session(
-                ended_at=now, end_reason=reason, final_raw=raw, final_normalized=normalized
-            )
-            summary = {"reason": reason, "final_raw": raw, "final_normalized": normalized,
-                       "working_s": round(state.working_s, 3), "snapshot": snapshot["id"]}
+            self.recorder.update_session(ended_at=now, end_reason=reason, final_raw=raw, final_normalized=normalized)
+            summary = {
+                "reason": reason,
+                "final_raw": raw,
+                "final_normalized": normalized,
+                "working_s": round(state.working_s, 3),
+                "snapshot": snapshot["id"],
+            }
             self._record_lifecycle("ended", summary)
             return summary
 
@@ -331,8 +337,11 @@ class Session:
             result = ToolResult(str(exc), {"error": str(exc)}, is_error=True)
         except Exception as exc:
             log.error("tool %s failed:\n%s", name, traceback.format_exc())
-            result = ToolResult(f"internal error in {name}: {type(exc).__name__}: {exc}",
-                                {"error": f"{type(exc).__name__}: {exc}"}, is_error=True)
+            result = ToolResult(
+                f"internal error in {name}: {type(exc).__name__}: {exc}",
+                {"error": f"{type(exc).__name__}: {exc}"},
+                is_error=True,
+            )
         state = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall)
         self.recorder.record_event(
             wall=started_wall,
@@ -382,5 +391,3 @@ class Session:
         if not found:
             raise SessionError("no such snapshot")
         return found[0]
-
-

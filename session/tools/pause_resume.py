@@ -7,8 +7,13 @@ from session.tools.base import ToolResult, tool
 _REASON = {"reason": {"type": "string", "minLength": 1, "maxLength": 500, "description": "why"}}
 
 
-@tool("pause", "Pause the clock, with a reason (break, technical problem, ...).", _REASON, ("reason",),
-      changes_things=True)
+@tool(
+    "pause",
+    "Pause the clock, with a reason (break, technical problem, ...).",
+    _REASON,
+    ("reason",),
+    changes_things=True,
+)
 def pause(session, args) -> ToolResult:
     state = session.pause(args["reason"])
     return ToolResult(f"clock paused: {args['reason']}", {"clock": state.to_json()})

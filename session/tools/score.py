@@ -11,15 +11,23 @@ from session.tools.base import ToolError, ToolResult, tool
 
 def visible_score(session, row: dict[str, Any]) -> dict[str, Any]:
     """What the participant may see of a score row: never `details`; only validity if hidden."""
-    shown = {"id": row["id"], "working_s": round(row["working_s"], 3), "valid": bool(row["valid"]),
-             "message": row["message"]}
+    shown = {
+        "id": row["id"],
+        "working_s": round(row["working_s"], 3),
+        "valid": bool(row["valid"]),
+        "message": row["message"],
+    }
     if session.env.score_visible:
         shown.update(raw=row["raw"], normalized=row["normalized"])
     return shown
 
 
-@tool("score", "Score the current workspace (takes a snapshot first). Invalid submissions score NaN with a reason.",
-      changes_things=True, needs_running_clock=True)
+@tool(
+    "score",
+    "Score the current workspace (takes a snapshot first). Invalid submissions score NaN with a reason.",
+    changes_things=True,
+    needs_running_clock=True,
+)
 def score(session, args) -> ToolResult:
     if not session.score_lock.acquire(blocking=False):
         raise ToolError("a scoring is already running; wait for it to finish")
@@ -31,8 +39,14 @@ def score(session, args) -> ToolResult:
         duration = time.monotonic() - started
         normalized = session.normalize(result.raw)
         score_id = session.recorder.add_score(
-            wall=session.time.now(), working_s=working_s, raw=result.raw, normalized=normalized,
-            message=result.message, details=result.details, snapshot_id=snapshot["id"], duration_s=duration,
+            wall=session.time.now(),
+            working_s=working_s,
+            raw=result.raw,
+            normalized=normalized,
+            message=result.message,
+            details=result.details,
+            snapshot_id=snapshot["id"],
+            duration_s=duration,
         )
     finally:
         session.score_lock.release()
@@ -46,8 +60,11 @@ def score(session, args) -> ToolResult:
     elif session.env.score_visible:
         norm = f"{normalized:.3f}" if normalized is not None else "n/a (no calibration)"
         best = shown.get("best_normalized")
-        text = f"score {norm} normalized (raw {result.raw:.4f}); best {best:.3f}" if best is not None else \
-            f"score raw {result.raw:.4f}; normalized {norm}"
+        text = (
+            f"score {norm} normalized (raw {result.raw:.4f}); best {best:.3f}"
+            if best is not None
+            else f"score raw {result.raw:.4f}; normalized {norm}"
+        )
         text += f"\n{result.message}"
     else:
         text = f"valid\n{result.message}"

@@ -30,8 +30,11 @@ def status(session, args) -> ToolResult:
         data.update(best_raw=best_raw, best_normalized=best_norm)
     if row["ended_at"] is not None and session.env.score_visible:
         data.update(final_raw=row["final_raw"], final_normalized=row["final_normalized"])
-    clock = "ended (" + str(state.end_reason) + ")" if state.ended else (
-        "running" if state.running else f"paused ({state.paused_reason})")
+    clock = (
+        "ended (" + str(state.end_reason) + ")"
+        if state.ended
+        else ("running" if state.running else f"paused ({state.paused_reason})")
+    )
     lines = [
         f"{session.env.title} [{session.env_id}, {session.scale} scale] - {session.participant} ({session.kind})",
         f"clock: {clock}; worked {format_duration(state.working_s)} of {format_duration(state.budget_s)}, "

@@ -5,8 +5,9 @@ from __future__ import annotations
 from session.tools.base import ToolResult, tool
 
 
-@tool("submit", "End the session now and submit the work. The final score comes from the score log.",
-      changes_things=True)
+@tool(
+    "submit", "End the session now and submit the work. The final score comes from the score log.", changes_things=True
+)
 def submit(session, args) -> ToolResult:
     summary = session.finish("submitted")
     if not session.env.score_visible:
