@@ -8,6 +8,7 @@ Whatever happens to the scorer (crash, hang, memory kill, garbage), the caller g
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import uuid
@@ -32,9 +33,14 @@ def run_scorer(
     results = private / "score-results"
     results.mkdir(parents=True, exist_ok=True)
     result_file = results / f"{uuid.uuid4().hex}.json"
+    # A fresh bytecode cache per run: a stale .pyc of an edit made within the same second
+    # (same mtime and size) would otherwise score the previous version of the solution.
+    pycache = result_file.with_suffix(".pycache")
     argv = [
         sys.executable,
         "-I",
+        "-X",
+        f"pycache_prefix={pycache}",
         "-m",
         "environments.scorer_main",
         env.id,
@@ -78,4 +84,5 @@ def run_scorer(
         return result
     finally:
         result_file.unlink(missing_ok=True)
+        shutil.rmtree(pycache, ignore_errors=True)
         result_file.with_suffix(".tmp").unlink(missing_ok=True)

@@ -27,8 +27,8 @@ class SelfTest(Environment):
     score_visible = True
     resources = Resources(cpus=1, gpus=0, memory_gb=1)
     scales = {  # noqa: RUF012
-        "cpu": ScaleConfig("cpu", score_timeout_s=20, memory_limit_mb=400),
-        "gpu": ScaleConfig("gpu", score_timeout_s=20, memory_limit_mb=400),
+        "cpu": ScaleConfig("cpu", score_timeout_s=5, memory_limit_mb=400),
+        "gpu": ScaleConfig("gpu", score_timeout_s=5, memory_limit_mb=400),
     }
 
     def instructions(self, scale: str) -> str:
