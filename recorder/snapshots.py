@@ -181,7 +181,7 @@ class SnapshotRepo:
         if to_add:
             self._pathspec_command(["add", "-A"], to_add)
         if to_unstage:
-            self._pathspec_command(["rm", "--cached", "-q", "--ignore-unmatch"], to_unstage)
+            self._pathspec_command(["rm", "--cached", "-q", "-f", "--ignore-unmatch"], to_unstage)
         ignored = _split_nul(self._run("ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"))
         left_out += [{"path": p, "reason": "excluded"} for p in ignored[:_LEFT_OUT_LISTED]]
         if len(ignored) > _LEFT_OUT_LISTED:

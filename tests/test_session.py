@@ -71,7 +71,7 @@ def test_score_records_row_snapshot_and_best(selftest: Session) -> None:
     scores = selftest.recorder.scores()
     assert [s["raw"] for s in scores] == [0.25, 0.75, 0.5]
     assert scores[0]["details"]["secret_checked"] is True  # recorded, never shown
-    snap = [s for s in selftest.recorder.snapshots() if s["id"] == scores[1]["snapshot_id"]][0]
+    snap = next(s for s in selftest.recorder.snapshots() if s["id"] == scores[1]["snapshot_id"])
     assert snap["trigger"] == "score"
     assert "return 0.75" in selftest.snapshots._run("show", f"{snap['commit_sha']}:solution.py")
 
