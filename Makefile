@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Until the TUI lands: a session on the default environment, its clock started, the start scored.
 run: setup
-	$(BIN)/rebench-tui
+	id=$$($(BIN)/rebench-tui new --env prefix_sum --scale cpu --budget 8h) && \
+	$(BIN)/rebench-tui call $$id resume --arg reason="make run" && \
+	$(BIN)/rebench-tui call $$id status && \
+	$(BIN)/rebench-tui call $$id score
 
 test: setup
 	$(BIN)/python -m pytest -q
