@@ -9,12 +9,14 @@ working time is off by at most one heartbeat interval.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import getpass
 import logging
 import math
 import os
 import shutil
+import sqlite3
 import threading
 import time
 import traceback
@@ -42,6 +44,17 @@ KINDS = ("human", "agent")
 
 class SessionError(RuntimeError):
     pass
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(exc)
+    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text or "No space left" in text
+
+
+def _failure_text(exc: BaseException, tool_name: str) -> str:
+    if _disk_full(exc):
+        return f"{tool_name} failed: the disk is full ({exc}); free some space and try again, nothing recorded is lost"
+    return f"{tool_name} failed: {type(exc).__name__}: {exc}"
 
 
 class Session:
@@ -336,24 +349,29 @@ class Session:
         except ToolError as exc:
             result = ToolResult(str(exc), {"error": str(exc)}, is_error=True)
         except Exception as exc:
-            log.error("tool %s failed:\n%s", name, traceback.format_exc())
-            result = ToolResult(
-                f"internal error in {name}: {type(exc).__name__}: {exc}",
-                {"error": f"{type(exc).__name__}: {exc}"},
+            if not _disk_full(exc):
+                log.error("tool %s failed:\n%s", name, traceback.format_exc())
+            result = ToolResult(_failure_text(exc, name), {"error": f"{type(exc).__name__}: {exc}"}, is_error=True)
+        try:
+            state = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall)
+            self.recorder.record_event(
+                wall=started_wall,
+                working_s=state.working_s,
+                kind="tool",
+                name=name,
+                client=client,
+                args=args,
+                result=result.to_json(),
+                is_error=result.is_error,
+                duration_ms=round((time.monotonic() - started) * 1000, 3),
+            )
+        except (OSError, sqlite3.Error) as exc:
+            # The call could not be recorded: say so, and hand back what it produced.
+            return ToolResult(
+                _failure_text(exc, name) + "\n" + result.text,
+                {"error": f"{type(exc).__name__}: {exc}", "unrecorded_result": result.structured},
                 is_error=True,
             )
-        state = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall)
-        self.recorder.record_event(
-            wall=started_wall,
-            working_s=state.working_s,
-            kind="tool",
-            name=name,
-            client=client,
-            args=args,
-            result=result.to_json(),
-            is_error=result.is_error,
-            duration_ms=round((time.monotonic() - started) * 1000, 3),
-        )
         return result
 
     def _dispatch(self, name: str, args: dict[str, Any]) -> ToolResult:
