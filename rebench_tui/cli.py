@@ -92,20 +92,32 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from session.session import Session
+    from session.client import DaemonClient, RpcError, ensure_daemon
     from session.tools import REGISTRY
 
     tool = REGISTRY.get(args.tool)
-    if tool is None:
-        raise CliError(f"unknown tool {args.tool!r}; tools: {', '.join(sorted(REGISTRY))}")
-    tool_args = coerce_args(tool.input_schema, args.arg or [])
-    with Session.open(resolve_home(args.home), args.session) as session:
-        result = session.call(args.tool, tool_args, client="cli")
+    schema = tool.input_schema if tool else {}
+    tool_args = coerce_args(schema, args.arg or [])
+    socket_path = ensure_daemon(resolve_home(args.home), args.session)
+    with DaemonClient(socket_path) as client:
+        client.initialize("rebench-tui call")
+        try:
+            result = client.call_tool(args.tool, tool_args)
+        except RpcError as exc:
+            raise CliError(exc.message) from None
     if args.json:
-        _print_json(result.structured)
+        _print_json(result.get("structuredContent", {}))
     else:
-        print(result.text, file=sys.stderr if result.is_error else sys.stdout)
-    return 1 if result.is_error else 0
+        text = "\n".join(c.get("text", "") for c in result.get("content", []) if c.get("type") == "text")
+        print(text, file=sys.stderr if result.get("isError") else sys.stdout)
+    return 1 if result.get("isError") else 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from rebench_tui.mcp_bridge import relay_stdio
+    from session.client import ensure_daemon
+
+    return relay_stdio(ensure_daemon(resolve_home(args.home), args.session))
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -203,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="a tool argument (repeatable)")
     p.add_argument("--json", action="store_true", help="print the structured result")
 
+    p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
+    p.add_argument("session")
+
     p = add("tools", cmd_tools, "list the tools with their descriptions")
     p.add_argument("--json", action="store_true", help="names, descriptions and input schemas")
 
@@ -231,11 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from session.client import DaemonUnavailable
     from session.session import SessionError
 
     try:
         return args.handler(args)
-    except (CliError, SessionError, UnknownEnvironment, ValueError) as exc:
+    except (CliError, SessionError, DaemonUnavailable, UnknownEnvironment, ValueError) as exc:
         print(f"rebench-tui: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

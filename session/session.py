@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,13 @@ from recorder.store import Recorder
 from session.aggregate import aggregate
 from session.clock import ClockState, TimeSource, clock_state
 from session.layout import SessionPaths, new_session_id, session_paths
-from session.tools import REGISTRY, ToolError, ToolResult
+from session.tools import REGISTRY, InvalidArguments, ToolError, ToolResult, UnknownTool
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.5
+# The pause a holder leaves when it stops while the session goes on; the next holder resumes it.
+HOLDER_STOPPED = "daemon stopped"
 KINDS = ("human", "agent")
 
 
@@ -81,6 +84,8 @@ class Session:
         self._stop = threading.Event()
         self._lock_file = None
         self._ticker: threading.Thread | None = None
+        # Called (from any thread) with each recorded event, e.g. to push it to live observers.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.holding = hold and self._acquire_holder()
         if self.holding:
             self._recover_outage()
@@ -149,12 +154,18 @@ class Session:
             raise SessionError(f"no session {session_id!r} under {home}")
         return cls(home, paths, Recorder(paths.database), hold=hold, time_source=time_source)
 
-    def close(self) -> None:
-        """Stop holding the clock cleanly (no outage), then close the recording."""
+    def close(self, pause_reason: str | None = None) -> None:
+        """Stop holding the clock cleanly (no outage), then close the recording.
+
+        With `pause_reason`, a running clock is paused first (a daemon that stops while
+        the session goes on); the next holder resumes a pause of that reason.
+        """
         self._stop.set()
         if self._ticker:
             self._ticker.join()
         if self.holding:
+            if pause_reason and self.clock().running:
+                self.recorder.open_pause(self.time.now(), pause_reason)
             self.recorder.set_heartbeat(None, None, self.time.now())
             self._release_holder()
         self.recorder.close()
@@ -198,6 +209,9 @@ class Session:
                     "outage", {"from": beat["wall"], "to": now, "seconds": round(now - beat["wall"], 3)}
                 )
         self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
+        pause = self._open_pause()
+        if pause is not None and pause["reason"] == HOLDER_STOPPED:
+            self.recorder.close_pause(pause["id"], now, "holder restarted")
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -333,32 +347,49 @@ class Session:
             return summary
 
     # -- tools ---------------------------------------------------------------------------
-    def _record_lifecycle(self, name: str, data: dict[str, Any]) -> None:
-        state = self.clock()
-        self.recorder.record_event(
-            wall=self.time.now(), working_s=state.working_s, kind="lifecycle", name=name, result=data
-        )
+    def record(self, kind: str, name: str, **fields: Any) -> int:
+        """Record one event and tell the listeners; returns the event id."""
+        fields.setdefault("wall", self.time.now())
+        if "working_s" not in fields:
+            fields["working_s"] = clock_state(self.recorder.session(), self.recorder.pauses(), fields["wall"]).working_s
+        event_id = self.recorder.record_event(kind=kind, name=name, **fields)
+        event = {"id": event_id, "kind": kind, "name": name, **fields}
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed")
+        return event_id
 
-    def call(self, name: str, args: dict[str, Any] | None = None, *, client: str = "cli") -> ToolResult:
-        """Run one tool under the session's policy; the call is recorded before it returns."""
+    def _record_lifecycle(self, name: str, data: dict[str, Any]) -> None:
+        self.record("lifecycle", name, result=data)
+
+    def call(
+        self, name: str, args: dict[str, Any] | None = None, *, client: str = "cli", read_only: bool = False
+    ) -> ToolResult:
+        """Run one tool under the session's policy; the call is recorded before it returns.
+
+        A read-only client (a live observer) may call only the tools that change nothing,
+        and its calls never start an agent's clock.
+        """
         args = dict(args or {})
         started_wall = self.time.now()
         started = time.monotonic()
         try:
-            result = self._dispatch(name, args)
+            result = self._dispatch(name, args, read_only)
         except ToolError as exc:
-            result = ToolResult(str(exc), {"error": str(exc)}, is_error=True)
+            result = ToolResult(str(exc), {"error": str(exc)}, is_error=True, error_kind=exc.kind)
         except Exception as exc:
             if not _disk_full(exc):
                 log.error("tool %s failed:\n%s", name, traceback.format_exc())
-            result = ToolResult(_failure_text(exc, name), {"error": f"{type(exc).__name__}: {exc}"}, is_error=True)
+            result = ToolResult(
+                _failure_text(exc, name), {"error": f"{type(exc).__name__}: {exc}"}, is_error=True, error_kind="failed"
+            )
         try:
-            state = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall)
-            self.recorder.record_event(
+            self.record(
+                "tool",
+                name,
                 wall=started_wall,
-                working_s=state.working_s,
-                kind="tool",
-                name=name,
                 client=client,
                 args=args,
                 result=result.to_json(),
@@ -374,16 +405,20 @@ class Session:
             )
         return result
 
-    def _dispatch(self, name: str, args: dict[str, Any]) -> ToolResult:
+    def _dispatch(self, name: str, args: dict[str, Any], read_only: bool) -> ToolResult:
         tool = REGISTRY.get(name)
         if tool is None:
-            raise ToolError(f"unknown tool {name!r}; tools: {', '.join(sorted(REGISTRY))}")
+            raise UnknownTool(f"unknown tool {name!r}; tools: {', '.join(sorted(REGISTRY))}")
         try:
             jsonschema.validate(args, tool.input_schema)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path)
-            raise ToolError(f"bad arguments for {name}: {exc.message}" + (f" (at {where})" if where else "")) from None
-        if self.kind == "agent":
+            raise InvalidArguments(
+                f"bad arguments for {name}: {exc.message}" + (f" (at {where})" if where else "")
+            ) from None
+        if read_only and tool.changes_things:
+            raise ToolError(f"this connection is read-only (an observer); {name} changes the session")
+        if self.kind == "agent" and not read_only:
             self.start_clock()  # an agent's clock runs from its first call
         state = self.check_end()
         if state.ended and tool.changes_things:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,11 +32,31 @@ class FakeTime(TimeSource):
         self.t += seconds
 
 
+def stop_daemons(home: Path) -> None:
+    """End every session daemon started under `home` (tests must not leave processes behind)."""
+    for info in home.glob("sessions/*/private/daemon.json"):
+        try:
+            pid = json.loads(info.read_text())["pid"]
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError, KeyError):
+            continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
+def home(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "home"
     path.mkdir()
-    return path
+    yield path
+    stop_daemons(path)
 
 
 @pytest.fixture

@@ -11,6 +11,6 @@ from session.tools import (  # noqa: F401  (imported to register)
     status,
     submit,
 )
-from session.tools.base import REGISTRY, Tool, ToolError, ToolResult, tool
+from session.tools.base import REGISTRY, InvalidArguments, Tool, ToolError, ToolResult, UnknownTool, tool
 
-__all__ = ["REGISTRY", "Tool", "ToolError", "ToolResult", "tool"]
+__all__ = ["REGISTRY", "InvalidArguments", "Tool", "ToolError", "ToolResult", "UnknownTool", "tool"]

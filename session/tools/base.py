@@ -17,15 +17,31 @@ if TYPE_CHECKING:
 class ToolError(Exception):
     """A refusal or a bad call: its text goes to the client as the tool's error."""
 
+    kind = "refused"
+
+
+class UnknownTool(ToolError):
+    kind = "unknown_tool"
+
+
+class InvalidArguments(ToolError):
+    kind = "invalid_arguments"
+
 
 @dataclass
 class ToolResult:
     text: str
     structured: dict[str, Any] = field(default_factory=dict)
     is_error: bool = False
+    # Why a call failed: "unknown_tool" and "invalid_arguments" are protocol errors (JSON-RPC
+    # -32602); "refused" and "failed" are tool results with isError set.
+    error_kind: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "structured": self.structured, "is_error": self.is_error}
+        out = {"text": self.text, "structured": self.structured, "is_error": self.is_error}
+        if self.error_kind:
+            out["error_kind"] = self.error_kind
+        return out
 
 
 Handler = Callable[["Session", dict[str, Any]], ToolResult]

@@ -1,0 +1,149 @@
+"""The protocol client every front end uses: the CLI, the MCP bridge, the agent runner.
+
+`ensure_daemon` starts a session's daemon on demand and reuses a running one; a daemon
+that died is simply started again (it recovers the clock itself). `DaemonClient` is a
+small synchronous JSON-RPC client over the Unix socket.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from session.daemon import EXIT_ALREADY_RUNNING, daemon_files
+from session.layout import session_paths
+from session.sockets import reachable
+
+START_TIMEOUT_S = 30.0
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (JSON-RPC {code})")
+        self.code, self.message, self.data = code, message, data
+
+
+class DaemonUnavailable(RuntimeError):
+    pass
+
+
+class DaemonClient:
+    def __init__(self, socket_path: Path, *, timeout_s: float | None = None) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout_s)
+        with reachable(Path(socket_path)) as address:
+            self.sock.connect(address)
+        self._file = self.sock.makefile("rb")
+        self._ids = itertools.count(1)
+        self.notifications: list[dict[str, Any]] = []
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
+
+    def close(self) -> None:
+        self._file.close()
+        self.sock.close()
+
+    def __enter__(self) -> DaemonClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall(json.dumps(message).encode() + b"\n")
+
+    def receive(self) -> dict[str, Any]:
+        line = self._file.readline()
+        if not line:
+            raise ConnectionError("the daemon closed the connection")
+        return json.loads(line)
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        request_id = next(self._ids)
+        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
+        while True:
+            message = self.receive()
+            if "id" not in message or message.get("method"):
+                self.notifications.append(message)
+                if self.on_notification:
+                    self.on_notification(message)
+                continue
+            if message["id"] != request_id:
+                continue
+            if "error" in message:
+                err = message["error"]
+                raise RpcError(err.get("code", 0), err.get("message", ""), err.get("data"))
+            return message["result"]
+
+    def initialize(self, name: str = "rebench-tui", role: str = "participant") -> dict[str, Any]:
+        result = self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": name, "version": "0.1.0"},
+                "_meta": {"rebench/role": role},
+            },
+        )
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return result
+
+    def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("tools/call", {"name": name, "arguments": arguments or {}})
+
+
+def _connectable(path: Path) -> bool:
+    try:
+        with DaemonClient(path, timeout_s=5) as client:
+            client.request("ping")
+        return True
+    except (OSError, ConnectionError, RpcError, ValueError):
+        return False
+
+
+def ensure_daemon(home: Path, session_id: str, *, tcp: str | None = None, timeout_s: float = START_TIMEOUT_S) -> Path:
+    """The socket of the session's daemon, starting the daemon if none answers."""
+    paths = session_paths(home, session_id)
+    if not paths.database.exists():
+        raise DaemonUnavailable(f"no session {session_id!r} under {home}")
+    files = daemon_files(paths.private)
+    if _connectable(files["socket"]):
+        return files["socket"]
+    argv = [sys.executable, "-m", "session.daemon", "--home", str(home), session_id]
+    if tcp:
+        argv += ["--tcp", tcp]
+    with open(files["log"], "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _connectable(files["socket"]):
+            return files["socket"]
+        code = proc.poll()
+        if code is not None and code != EXIT_ALREADY_RUNNING:
+            tail = files["log"].read_text(errors="replace")[-2000:]
+            raise DaemonUnavailable(f"the session daemon exited with code {code}:\n{tail}")
+        time.sleep(0.05)
+    raise DaemonUnavailable(f"the session daemon did not answer within {timeout_s:g} s (log: {files['log']})")
+
+
+def daemon_info(home: Path, session_id: str) -> dict[str, Any] | None:
+    path = daemon_files(session_paths(home, session_id).private)["info"]
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

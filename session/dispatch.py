@@ -1,0 +1,165 @@
+"""JSON-RPC methods over a session: the one place where exceptions become wire errors.
+
+Method names and shapes follow MCP: `initialize`, `ping`, `tools/list`, `tools/call`,
+plus `rebench/subscribe` for live observers. Every transport (Unix socket, TCP, the
+stdio bridge through the daemon) ends here, so a human's client and an agent get the
+same tools under the same policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from session import protocol as p
+from session.session import Session
+from session.tools import REGISTRY, ToolResult
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ROLES = ("participant", "observer")
+PROGRESS_INTERVAL_S = 1.0
+
+
+@dataclass(eq=False)
+class Connection:
+    """What the daemon knows about one client connection."""
+
+    transport: str
+    send: Send
+    role: str = "participant"
+    client_name: str = ""
+    protocol_version: str | None = None
+    subscribed: bool = False
+    calls_in_flight: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        return f"{self.transport}:{self.client_name or 'client'}" + (":observer" if self.role == "observer" else "")
+
+
+def mcp_tool_result(result: ToolResult) -> dict[str, Any]:
+    return {
+        "content": [{"type": "text", "text": result.text}],
+        "structuredContent": result.structured,
+        "isError": result.is_error,
+    }
+
+
+class Dispatcher:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def handle_line(self, line: bytes, conn: Connection) -> dict[str, Any] | None:
+        """One raw line in, one reply out (None for notifications and stray replies)."""
+        try:
+            message = p.parse(line)
+        except p.ProtocolError as exc:
+            return exc.reply()
+        if message is None:
+            return None
+        try:
+            result = await self.handle(message, conn)
+        except p.ProtocolError as exc:
+            exc.request_id = message.id
+            return None if message.is_notification else exc.reply()
+        except Exception as exc:
+            log.exception("method %s failed", message.method)
+            if message.is_notification:
+                return None
+            return p.error_reply(message.id, p.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+        return None if message.is_notification else p.result_reply(message.id, result)
+
+    async def handle(self, message: p.Message, conn: Connection) -> Any:
+        handler = _METHODS.get(message.method)
+        if handler is None:
+            if message.is_notification:
+                return None  # unknown notifications are ignored, as JSON-RPC asks
+            raise p.ProtocolError(p.METHOD_NOT_FOUND, f"method not found: {message.method}")
+        return await handler(self, message, conn)
+
+    # -- methods ----------------------------------------------------------------------------
+    async def initialize(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        params = message.params
+        asked = params.get("protocolVersion")
+        conn.protocol_version = asked if asked in p.PROTOCOL_VERSIONS else p.PROTOCOL_VERSIONS[0]
+        info = params.get("clientInfo")
+        if isinstance(info, dict) and isinstance(info.get("name"), str):
+            conn.client_name = info["name"][:100]
+        role = (params.get("_meta") or {}).get("rebench/role", conn.role)
+        if role not in ROLES:
+            raise p.ProtocolError(p.INVALID_PARAMS, f"rebench/role must be one of {ROLES}")
+        if conn.role == "observer" and role != "observer":
+            raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only and cannot become a participant")
+        conn.role = role
+        s = self.session
+        return {
+            "protocolVersion": conn.protocol_version,
+            "capabilities": {"tools": {"listChanged": False}, "experimental": {"rebench": {"events": True}}},
+            "serverInfo": p.SERVER_INFO,
+            "instructions": (
+                f"rebench-tui session {s.id}: environment {s.env_id} ({s.env.title}), {s.scale} scale. "
+                "Call `instructions` for the task, `score` to score the workspace, `submit` to finish."
+            ),
+        }
+
+    async def ping(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        return {}
+
+    async def tools_list(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        return {"tools": [t.describe() for t in REGISTRY.values()]}
+
+    async def tools_call(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        name = message.params.get("name")
+        if not isinstance(name, str):
+            raise p.ProtocolError(p.INVALID_PARAMS, "tools/call needs a string `name`")
+        arguments = message.params.get("arguments", {})
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise p.ProtocolError(p.INVALID_PARAMS, "tools/call `arguments` must be an object")
+        token = (message.params.get("_meta") or {}).get("progressToken")
+        call = asyncio.to_thread(
+            self.session.call, name, arguments, client=conn.label, read_only=conn.role == "observer"
+        )
+        # The call runs to completion even if this client goes away: it is recorded either way.
+        task = asyncio.ensure_future(call)
+        conn.calls_in_flight.add(task)
+        task.add_done_callback(conn.calls_in_flight.discard)
+        if token is not None:
+            await self._report_progress(task, token, conn)
+        result = await asyncio.shield(task)
+        if result.error_kind in ("unknown_tool", "invalid_arguments"):
+            raise p.ProtocolError(p.INVALID_PARAMS, result.text)
+        return mcp_tool_result(result)
+
+    async def _report_progress(self, task: asyncio.Task, token: Any, conn: Connection) -> None:
+        started = time.monotonic()
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_INTERVAL_S)
+            if task.done():
+                break
+            elapsed = time.monotonic() - started
+            params = {"progressToken": token, "progress": round(elapsed, 1), "message": f"running for {elapsed:.0f} s"}
+            try:
+                await conn.send(p.notification("notifications/progress", params))
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def subscribe(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        conn.subscribed = True
+        return {"subscribed": True}
+
+
+_METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]]] = {
+    "initialize": Dispatcher.initialize,
+    "ping": Dispatcher.ping,
+    "tools/list": Dispatcher.tools_list,
+    "tools/call": Dispatcher.tools_call,
+    "rebench/subscribe": Dispatcher.subscribe,
+}

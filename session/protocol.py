@@ -1,0 +1,98 @@
+"""Wire format: JSON-RPC 2.0, one UTF-8 JSON object per line (the MCP stdio framing).
+
+Pure functions only: turning bytes into a request or an error reply, and building
+replies. No sockets here, so every malformed input can be tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+UNAUTHORIZED = -32001  # implementation-defined server error range
+MESSAGE_TOO_LARGE = -32002
+
+MAX_MESSAGE_BYTES = 4 * 2**20
+# Handshake-era MCP versions we answer `initialize` with (newest first).
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+SERVER_INFO = {"name": "rebench-tui", "version": "0.1.0"}
+
+Id = str | int | None
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: int, message: str, request_id: Id = None, data: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.request_id, self.data = code, message, request_id, data
+
+    def reply(self) -> dict[str, Any]:
+        return error_reply(self.request_id, self.code, self.message, self.data)
+
+
+@dataclass(frozen=True)
+class Message:
+    method: str
+    params: dict[str, Any]
+    id: Id
+    is_notification: bool
+
+
+def result_reply(request_id: Id, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def error_reply(request_id: Id, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), default=str, allow_nan=False).encode() + b"\n"
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int) and not isinstance(value, bool))
+
+
+def parse(line: bytes) -> Message | None:
+    """One line to a request or notification; raises ProtocolError; None for a reply to us."""
+    if len(line) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(MESSAGE_TOO_LARGE, f"message over {MAX_MESSAGE_BYTES} bytes")
+    try:
+        data = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProtocolError(PARSE_ERROR, "message is not valid UTF-8") from None
+    except ValueError as exc:
+        raise ProtocolError(PARSE_ERROR, f"message is not valid JSON: {exc}") from None
+    if isinstance(data, list):
+        raise ProtocolError(INVALID_REQUEST, "batches are not supported (MCP sends one message per line)")
+    if not isinstance(data, dict):
+        raise ProtocolError(INVALID_REQUEST, f"a message must be a JSON object, not {type(data).__name__}")
+    request_id = data.get("id")
+    if not _valid_id(request_id):
+        raise ProtocolError(INVALID_REQUEST, "id must be a string, an integer or null")
+    if data.get("jsonrpc") != "2.0":
+        raise ProtocolError(INVALID_REQUEST, 'jsonrpc must be "2.0"', request_id)
+    if "method" not in data and ("result" in data or "error" in data):
+        return None  # a reply to a request we never send: ignore
+    method = data.get("method")
+    if not isinstance(method, str) or not method:
+        raise ProtocolError(INVALID_REQUEST, "method must be a non-empty string", request_id)
+    params = data.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ProtocolError(INVALID_PARAMS, "params must be an object", request_id)
+    return Message(method, params, request_id, "id" not in data)
