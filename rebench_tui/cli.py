@@ -120,6 +120,33 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return relay_stdio(ensure_daemon(resolve_home(args.home), args.session))
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from rebench_tui.agent_runner import run_agent
+
+    command = args.agent_command[1:] if args.agent_command[:1] == ["--"] else args.agent_command
+    if not command:
+        raise CliError("give the agent's command after --, e.g. rebench-tui agent --env prefix_sum -- python agent.py")
+    # The command runs in the workspace: paths that exist here are passed as absolute paths.
+    command = [str(Path(a).resolve()) if not Path(a).is_absolute() and Path(a).exists() else a for a in command]
+    summary = run_agent(
+        resolve_home(args.home),
+        command,
+        env_id=args.env,
+        budget_s=args.budget,
+        participant=args.participant,
+        scale=args.scale,
+        ceiling_s=args.ceiling,
+        tcp=args.tcp,
+    )
+    if args.json:
+        _print_json(summary)
+    else:
+        final = summary["final_normalized"]
+        shown = f"{final:.3f}" if final is not None else "n/a"
+        print(f"session {summary['session']} ended ({summary['end_reason']}); final normalized score {shown}")
+    return 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from session.tools import REGISTRY
 
@@ -214,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tool")
     p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="a tool argument (repeatable)")
     p.add_argument("--json", action="store_true", help="print the structured result")
+
+    p = add("agent", cmd_agent, "run an agent command as the participant of a new agent session")
+    p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
+    p.add_argument("--budget", type=_duration, default=8 * 3600.0)
+    p.add_argument("--ceiling", type=_duration, default=None)
+    p.add_argument("--participant")
+    p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--tcp", action="store_true", help="also serve TCP on loopback (address and token in the env)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("agent_command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
 
     p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
     p.add_argument("session")

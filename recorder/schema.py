@@ -85,6 +85,20 @@ _TABLES: dict[str, tuple[dict[str, type], str]] = {
         "id",
     ),
     "resource_samples": ({"id": int, "wall": float, "working_s": float, "data": str}, "id"),
+    # Model-token usage an agent reports, so human and agent sessions compare on cost.
+    "usage": (
+        {
+            "id": int,
+            "wall": float,
+            "working_s": float,
+            "client": str,
+            "model": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+        },
+        "id",
+    ),
     # One row: who holds the clock and when it last said so (crash detection).
     "heartbeat": ({"id": int, "holder": str, "pid": int, "wall": float}, "id"),
 }

@@ -195,6 +195,16 @@ class Recorder:
         row = {"wall": wall, "working_s": working_s, "data": _json(data)}
         return self._writer.write(lambda db: db["resource_samples"].insert(row).last_pk)
 
+    def add_usage(self, row: dict[str, Any]) -> int:
+        return self._writer.write(lambda db: db["usage"].insert(row).last_pk)
+
+    def usage_totals(self) -> dict[str, Any]:
+        (row,) = self.query(
+            "select count(*) as reports, coalesce(sum(input_tokens), 0) as input_tokens, "
+            "coalesce(sum(output_tokens), 0) as output_tokens, coalesce(sum(cost_usd), 0.0) as cost_usd from usage"
+        )
+        return row
+
     def set_heartbeat(self, holder: str | None, pid: int | None, wall: float) -> None:
         row = {"id": 1, "holder": holder, "pid": pid, "wall": wall}
         self._writer.write(lambda db: db["heartbeat"].upsert(row, pk="id"))

@@ -26,6 +26,7 @@ def test_every_tool_call_is_recorded_in_the_database(selftest: Session) -> None:
         ("snapshot", {}),
         ("score", {}),
         ("score_log", {}),
+        ("report_usage", {"input_tokens": 1200, "output_tokens": 300, "model": "m"}),
         ("pause", {"reason": "coffee"}),
         ("resume", {"reason": "back"}),
         ("no_such_tool", {}),
@@ -46,6 +47,7 @@ def test_every_tool_call_is_recorded_in_the_database(selftest: Session) -> None:
     errors = {r[0] for r in rows if r[2]}
     assert errors == {"no_such_tool", "run"}  # unknown tool and bad arguments only
     assert '"first idea"' in rows[3][1]
+    assert selftest.recorder.usage_totals()["input_tokens"] == 1200
 
 
 def test_bad_arguments_get_a_clear_error(selftest: Session) -> None:

@@ -4,6 +4,7 @@ from session.tools import (  # noqa: F401  (imported to register)
     instructions,
     note,
     pause_resume,
+    report_usage,
     run,
     score,
     score_log,

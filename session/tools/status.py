@@ -24,6 +24,8 @@ def status(session, args) -> ToolResult:
         "score_visible": session.env.score_visible,
         "calibration_warning": session.calibration.warning,
         "ended": state.ended,
+        "usage": session.recorder.usage_totals(),
+        "tool_calls": session.recorder.query("select count(*) as n from events where kind = 'tool'")[0]["n"],
     }
     if session.env.score_visible:
         best_raw, best_norm = session.best()

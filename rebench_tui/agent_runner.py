@@ -1,0 +1,146 @@
+"""`rebench-tui agent`: run an agent command as the participant of a new agent session.
+
+The agent gets the session through the protocol only (REBENCH_SOCKET, or TCP with a
+token); its stdout and stderr are recorded; when the budget or the ceiling runs out it
+gets SIGTERM, then SIGKILL of its whole process group. An agent that exits without
+submitting is submitted for, so every run ends with a final score.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from recorder.store import Recorder
+from session.client import DaemonClient, daemon_info, ensure_daemon
+from session.clock import clock_state
+from session.participant import kill_group, spawn_participant
+from session.session import Session
+
+POLL_S = 0.5
+
+
+class _OutputRecorder(threading.Thread):
+    """Copies one of the agent's streams to ours and into the recording, a chunk per event."""
+
+    def __init__(self, stream: BinaryIO, name: str, recorder: Recorder, echo: BinaryIO) -> None:
+        super().__init__(daemon=True, name=f"agent-{name}")
+        self.stream, self.name, self.recorder, self.echo = stream, name, recorder, echo
+
+    def run(self) -> None:
+        while chunk := self.stream.read1(65536):
+            with contextlib.suppress(OSError):
+                self.echo.write(chunk)
+                self.echo.flush()
+            session = self.recorder.session()
+            now = time.time()
+            working = clock_state(session, self.recorder.pauses(), now).working_s
+            self.recorder.record_event(
+                wall=now,
+                working_s=working,
+                kind="agent_output",
+                name=self.name,
+                client="agent-runner",
+                result={"text": chunk.decode("utf-8", errors="replace")},
+            )
+
+
+def _ended(recorder: Recorder) -> bool:
+    return clock_state(recorder.session(), recorder.pauses(), time.time()).ended
+
+
+def _stop(proc: subprocess.Popen, grace_s: float) -> str:
+    kill_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+        return "terminated"
+    except subprocess.TimeoutExpired:
+        kill_group(proc, signal.SIGKILL)
+        proc.wait()
+        return "killed"
+
+
+def run_agent(
+    home: Path,
+    command: Sequence[str],
+    *,
+    env_id: str,
+    budget_s: float,
+    participant: str | None = None,
+    scale: str = "cpu",
+    ceiling_s: float | None = None,
+    tcp: bool = False,
+    grace_s: float = 10.0,
+) -> dict[str, Any]:
+    """Run the agent to the end of its session; returns the session's final summary."""
+    with Session.create(
+        home,
+        env_id,
+        budget_s=budget_s,
+        ceiling_s=ceiling_s,
+        kind="agent",
+        participant=participant or "agent",
+        scale=scale,
+        hold=False,
+    ) as created:
+        session_id, workspace, database = created.id, created.workspace, created.paths.database
+    socket_path = ensure_daemon(home, session_id, tcp="127.0.0.1:0" if tcp else None)
+    agent_env = {"REBENCH_SESSION": session_id, "REBENCH_SOCKET": str(socket_path)}
+    info = daemon_info(home, session_id) or {}
+    if info.get("tcp"):
+        agent_env.update(REBENCH_TCP=info["tcp"], REBENCH_TOKEN=info["token"])
+
+    recorder = Recorder(database)
+    try:
+        now = time.time()
+        recorder.record_event(
+            wall=now, working_s=0.0, kind="lifecycle", name="agent_started", result={"command": list(command)}
+        )
+        proc = spawn_participant(command, workspace, agent_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        readers = [
+            _OutputRecorder(proc.stdout, "stdout", recorder, sys.stdout.buffer),
+            _OutputRecorder(proc.stderr, "stderr", recorder, sys.stderr.buffer),
+        ]
+        for reader in readers:
+            reader.start()
+        how = "exited"
+        while proc.poll() is None:
+            if _ended(recorder):
+                how = _stop(proc, grace_s)
+                break
+            time.sleep(POLL_S)
+        kill_group(proc)  # whatever it left running in its group goes too
+        for reader in readers:
+            reader.join(timeout=5)
+        recorder.record_event(
+            wall=time.time(),
+            working_s=clock_state(recorder.session(), recorder.pauses(), time.time()).working_s,
+            kind="lifecycle",
+            name="agent_exited",
+            result={"returncode": proc.returncode, "how": how},
+        )
+        if recorder.session()["ended_at"] is None:
+            with DaemonClient(ensure_daemon(home, session_id)) as client:
+                client.initialize("agent-runner")
+                client.call_tool("submit")
+        deadline = time.monotonic() + 60
+        while recorder.session()["ended_at"] is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # the daemon finishes a session that ran out of time on its own
+        row = recorder.session()
+        return {
+            "session": session_id,
+            "agent_returncode": proc.returncode,
+            "agent_stopped": how,
+            "end_reason": row["end_reason"],
+            "final_raw": row["final_raw"],
+            "final_normalized": row["final_normalized"],
+        }
+    finally:
+        recorder.close()
