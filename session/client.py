@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,8 @@ def ensure_daemon(home: Path, session_id: str, *, tcp: str | None = None, timeou
             close_fds=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+    # Reap it when it ends, so a long-lived caller (the TUI, the agent runner) keeps no zombie.
+    threading.Thread(target=proc.wait, name="daemon-reaper", daemon=True).start()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if _connectable(files["socket"]):

@@ -1,0 +1,242 @@
+"""The session daemon as a real process, over real Unix and TCP sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from session.client import DaemonClient, RpcError, daemon_info, ensure_daemon
+from session.daemon import EXIT_ALREADY_RUNNING
+from session.session import Session
+from session.sockets import reachable
+
+
+def new_session(home: Path, kind: str = "agent", **kwargs) -> str:
+    with Session.create(home, "selftest", kind=kind, hold=False, **kwargs) as s:
+        return s.id
+
+
+def raw_connect(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    with reachable(path) as address:
+        sock.connect(address)
+    return sock
+
+
+def read_reply(f) -> dict:
+    while True:
+        message = json.loads(f.readline())
+        if "id" in message:
+            return message
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_daemon_starts_on_demand_is_reused_and_its_socket_is_private(home: Path) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    pid = daemon_info(home, sid)["pid"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_daemon(home, sid) == path and daemon_info(home, sid)["pid"] == pid
+    with DaemonClient(path) as client:
+        assert client.initialize()["serverInfo"]["name"] == "rebench-tui"
+        assert client.call_tool("status")["structuredContent"]["session"] == sid
+
+
+def test_only_one_daemon_per_session(home: Path) -> None:
+    sid = new_session(home)
+    ensure_daemon(home, sid)
+    second = subprocess.run(
+        [sys.executable, "-m", "session.daemon", "--home", str(home), sid], capture_output=True, text=True, cwd=REPO
+    )
+    assert second.returncode == EXIT_ALREADY_RUNNING
+    assert "another daemon holds" in second.stderr
+
+
+def test_garbage_gets_errors_and_the_daemon_keeps_serving(home: Path) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    before = Session.open(home, sid, hold=False)
+    events_before = len(before.recorder.events())
+    sock = raw_connect(path)
+    f = sock.makefile("rb")
+    for bad, code in [
+        (b"{oops\n", -32700),
+        (b"[]\n", -32600),
+        (b'{"jsonrpc":"2.0","id":1,"method":"nope"}\n', -32601),
+        (b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run","arguments":{"command":1}}}\n', -32602),
+        (b"y" * (5 * 2**20) + b"\n", -32002),
+    ]:
+        sock.sendall(bad)
+        reply = json.loads(f.readline())
+        assert reply["error"]["code"] == code, (bad[:60], reply)
+    sock.sendall(b'{"jsonrpc":"2.0","id":9,"method":"ping"}\n')
+    assert read_reply(f) == {"jsonrpc": "2.0", "id": 9, "result": {}}
+    sock.close()
+    with DaemonClient(path) as client:
+        assert not client.call_tool("status")["isError"]
+    # Only the well-formed tool calls were recorded: bad lines change nothing in the session.
+    names = [e["name"] for e in before.recorder.events()[events_before:] if e["kind"] == "tool"]
+    assert names == ["run", "status"]
+    before.close()
+
+
+def test_call_completes_and_is_recorded_after_the_client_disconnects(home: Path) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    session = Session.open(home, sid, hold=False)
+    (session.workspace / "solution.py").write_text("import time\ndef answer():\n    time.sleep(1.5)\n    return 0.8\n")
+    sock = raw_connect(path)
+    sock.sendall(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"score"}}\n')
+    time.sleep(0.3)
+    sock.close()
+    deadline = time.monotonic() + 20
+    while not session.recorder.scores() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [s["raw"] for s in session.recorder.scores()] == [0.8]
+    assert session.recorder.events("tool")[-1]["name"] == "score"
+    session.close()
+
+
+def test_tcp_needs_the_token_and_refusals_are_recorded(home: Path) -> None:
+    sid = new_session(home)
+    ensure_daemon(home, sid, tcp="127.0.0.1:0")
+    info = daemon_info(home, sid)
+    host, port = info["tcp"].rsplit(":", 1)
+    assert host == "127.0.0.1"
+
+    def attempt(first: dict) -> tuple[dict, bytes]:
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            f = sock.makefile("rb")
+            sock.sendall(json.dumps(first).encode() + b"\n")
+            reply = json.loads(f.readline())
+            sock.sendall(b'{"jsonrpc":"2.0","id":5,"method":"ping"}\n')
+            try:
+                after = f.readline()
+            except OSError:
+                after = b""
+            return reply, after
+
+    wrong, after_wrong = attempt({"jsonrpc": "2.0", "id": 1, "method": "authenticate", "params": {"token": "nope"}})
+    assert wrong["error"]["code"] == -32001 and after_wrong == b""  # refused and closed
+    missing, _ = attempt({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert missing["error"]["code"] == -32001
+    ok, after_ok = attempt({"jsonrpc": "2.0", "id": 1, "method": "authenticate", "params": {"token": info["token"]}})
+    assert ok["result"] == {"authenticated": True} and json.loads(after_ok)["result"] == {}
+
+    with Session.open(home, sid, hold=False) as s:
+        refusals = s.recorder.events("security")
+        assert [(e["name"], e["args"]["token"]) for e in refusals] == [
+            ("auth_refused", "wrong"),
+            ("auth_refused", "missing"),
+        ]
+    assert stat.S_IMODE((home / "sessions" / sid / "private" / "daemon.json").stat().st_mode) == 0o600
+
+
+def test_sigkill_of_the_daemon_loses_no_event_and_keeps_the_clock(home: Path) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    with DaemonClient(path) as client:
+        client.initialize()
+        for i in range(5):
+            client.call_tool("note", {"text": f"note {i}"})
+    pid = daemon_info(home, sid)["pid"]
+    time.sleep(1.0)
+    killed_at = time.time()
+    os.kill(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        time.sleep(0.05)
+    time.sleep(2.0)
+
+    restarted_at = time.time()
+    path = ensure_daemon(home, sid)  # a fresh daemon; it recovers the clock
+    assert daemon_info(home, sid)["pid"] != pid
+    with DaemonClient(path) as client:
+        client.initialize()
+        status = client.call_tool("status")["structuredContent"]
+    since_restart = time.time() - restarted_at
+    with Session.open(home, sid, hold=False) as s:
+        assert [n["text"] for n in s.recorder.notes()] == [f"note {i}" for i in range(5)]
+        outage = [p for p in s.recorder.pauses() if p["reason"] == "outage"]
+        assert len(outage) == 1 and abs(outage[0]["start_wall"] - killed_at) <= 1.0
+        started = s.recorder.session()["started_at"]
+    worked_before_kill = killed_at - started
+    # Off by at most 1 s (the heartbeat lag), plus the working time since the restart.
+    assert worked_before_kill - 1.0 <= status["clock"]["working_s"] <= worked_before_kill + 1.0 + since_restart
+
+
+def test_daemon_stops_itself_when_the_session_ends(home: Path) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    pid = daemon_info(home, sid)["pid"]
+    with DaemonClient(path) as client:
+        client.initialize()
+        assert "submitted" in client.call_tool("submit")["content"][0]["text"]
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid)
+    assert not path.exists()
+
+
+def test_sigterm_pauses_the_clock_until_the_next_daemon(home: Path) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    with DaemonClient(path) as client:
+        client.initialize()
+        client.call_tool("status")
+    pid = daemon_info(home, sid)["pid"]
+    os.kill(pid, signal.SIGTERM)
+    while pid_alive(pid):
+        time.sleep(0.05)
+    with Session.open(home, sid, hold=False) as s:
+        assert s.clock().paused_reason == "daemon stopped"
+    ensure_daemon(home, sid)
+    with Session.open(home, sid, hold=False) as s:
+        assert s.clock().running
+        assert [p["resume_reason"] for p in s.recorder.pauses()] == ["holder restarted"]
+
+
+def test_observer_sees_events_as_they_happen_and_cannot_change_anything(home: Path) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    with DaemonClient(path) as observer, DaemonClient(path) as agent:
+        observer.initialize("watcher", role="observer")
+        observer.request("rebench/subscribe")
+        agent.initialize("agent")
+        agent.call_tool("note", {"text": "hello observers"})
+        refused = observer.call_tool("run", {"command": "true"})
+        assert refused["isError"] and "read-only" in refused["content"][0]["text"]
+        deadline = time.monotonic() + 5
+        seen = []
+        while time.monotonic() < deadline and not any(e["name"] == "note" for e in seen):
+            observer.request("ping")
+            seen = [
+                n["params"]["event"] for n in observer.notifications if n["method"] == "notifications/rebench/event"
+            ]
+        note = next(e for e in seen if e["name"] == "note")
+        assert note["args"] == {"text": "hello observers"} and note["client"] == "unix:agent"
+
+
+def test_unknown_session_is_a_clear_error(home: Path) -> None:
+    with pytest.raises(Exception, match="no session 'ghost'"):
+        ensure_daemon(home, "ghost")
+    with pytest.raises(RpcError):
+        raise RpcError(-1, "x")
