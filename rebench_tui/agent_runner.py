@@ -97,6 +97,9 @@ def run_agent(
     if info.get("tcp"):
         agent_env.update(REBENCH_TCP=info["tcp"], REBENCH_TOKEN=info["token"])
 
+    with DaemonClient(socket_path) as client:
+        client.initialize("agent-runner")
+        client.call_tool("resume", {"reason": "agent started"})  # the clock runs from the agent's start
     recorder = Recorder(database)
     try:
         now = time.time()

@@ -120,6 +120,13 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return relay_stdio(ensure_daemon(resolve_home(args.home), args.session))
 
 
+def _absolute_if_path(arg: str) -> str:
+    try:
+        return str(Path(arg).resolve()) if not Path(arg).is_absolute() and Path(arg).exists() else arg
+    except OSError:  # not a path at all (too long, say)
+        return arg
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     from rebench_tui.agent_runner import run_agent
 
@@ -127,7 +134,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     if not command:
         raise CliError("give the agent's command after --, e.g. rebench-tui agent --env prefix_sum -- python agent.py")
     # The command runs in the workspace: paths that exist here are passed as absolute paths.
-    command = [str(Path(a).resolve()) if not Path(a).is_absolute() and Path(a).exists() else a for a in command]
+    command = [_absolute_if_path(a) for a in command]
     summary = run_agent(
         resolve_home(args.home),
         command,

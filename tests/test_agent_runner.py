@@ -1,0 +1,103 @@
+"""`rebench-tui agent`: real agent processes through the real daemon."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, cli
+
+from session.session import Session
+
+AGENT = str(REPO / "examples" / "scripted_agent.py")
+
+
+def events(home: Path, session_id: str, kind: str) -> list[dict]:
+    with Session.open(home, session_id, hold=False) as s:
+        return s.recorder.events(kind)
+
+
+def test_example_agent_completes_a_selftest_session(home: Path) -> None:
+    out = cli("agent", "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, AGENT, home=home)
+    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    assert summary["end_reason"] == "submitted" and summary["final_normalized"] == pytest.approx(0.9)
+    sid = summary["session"]
+    calls = [(e["client"], e["name"]) for e in events(home, sid, "tool")]
+    assert calls[0] == ("unix:agent-runner", "resume")  # the runner starts the clock with the agent
+    agent_calls = [name for client, name in calls if client == "unix:scripted-agent"]
+    assert agent_calls[:3] == ["status", "instructions", "run"] and agent_calls[-1] == "submit"
+    output = "".join(e["result"]["text"] for e in events(home, sid, "agent_output"))
+    assert "[agent] submit: submitted" in output
+    with Session.open(home, sid, hold=False) as s:
+        assert s.recorder.usage_totals()["reports"] == 1
+        assert s.recorder.session()["kind"] == "agent"
+
+
+def test_agent_that_overruns_its_budget_is_stopped(home: Path) -> None:
+    script = (
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('working', flush=True)\ntime.sleep(600)\n"
+    )
+    out = cli(
+        "agent",
+        "--env",
+        "selftest",
+        "--budget",
+        "3s",
+        "--json",
+        "--",
+        sys.executable,
+        "-c",
+        script,
+        home=home,
+        timeout=120,
+    )
+    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    assert summary["end_reason"] == "budget"
+    assert summary["agent_stopped"] == "killed"  # it ignored SIGTERM
+    assert summary["final_normalized"] == 0.0
+    exited = events(home, summary["session"], "lifecycle")
+    assert any(e["name"] == "agent_exited" and e["result"]["how"] == "killed" for e in exited)
+
+
+def test_agent_that_exits_without_submitting_is_submitted_for(home: Path) -> None:
+    out = cli(
+        "agent", "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, "-c", "print('bye')", home=home
+    )
+    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    assert summary["end_reason"] == "submitted" and summary["agent_returncode"] == 0
+
+
+def test_agent_gets_tcp_address_and_token_when_asked(home: Path) -> None:
+    script = (
+        "import json, os, socket\n"
+        "host, port = os.environ['REBENCH_TCP'].rsplit(':', 1)\n"
+        "s = socket.create_connection((host, int(port)))\n"
+        "f = s.makefile('rb')\n"
+        "s.sendall(json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'authenticate',"
+        " 'params': {'token': os.environ['REBENCH_TOKEN']}}).encode() + b'\\n')\n"
+        "assert json.loads(f.readline())['result'] == {'authenticated': True}\n"
+        's.sendall(b\'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"note",'
+        '"arguments":{"text":"over tcp"}}}\\n\')\n'
+        "print(json.loads(f.readline())['result']['content'][0]['text'])\n"
+    )
+    out = cli(
+        "agent",
+        "--env",
+        "selftest",
+        "--tcp",
+        "--budget",
+        "10m",
+        "--json",
+        "--",
+        sys.executable,
+        "-c",
+        script,
+        home=home,
+    )
+    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    assert "note 1 recorded" in out.stdout
+    with Session.open(home, summary["session"], hold=False) as s:
+        assert [n["text"] for n in s.recorder.notes()] == ["over tcp"]
