@@ -32,3 +32,4 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/snapshot_bench.py
+	$(BIN)/python bench/protocol_latency.py

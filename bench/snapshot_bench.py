@@ -89,6 +89,7 @@ def main() -> None:
         for r in range(args.rounds):
             for path in rng.sample(files, 10):
                 path.write_bytes(rng.randbytes(rng.randint(100, 2000)))
+
             # Alternate who goes first so the page cache favours neither side.
             def take_ours(label: str = f"round {r}") -> None:
                 changed.append(ours.take(label))
