@@ -113,6 +113,24 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 1 if result.get("isError") else 0
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from session.client import daemon_info, ensure_daemon
+
+    home = resolve_home(args.home)
+    socket_path = ensure_daemon(home, args.session, tcp=args.tcp)
+    info = daemon_info(home, args.session) or {}
+    if args.tcp and not info.get("tcp"):
+        print("note: a daemon without TCP was already running; stop it first to add TCP", file=sys.stderr)
+    if args.json:
+        _print_json(info)
+    else:
+        print(
+            f"daemon pid {info.get('pid')} serving {socket_path}"
+            + (f" and tcp {info['tcp']}" if info.get("tcp") else "")
+        )
+    return 0
+
+
 def cmd_mcp(args: argparse.Namespace) -> int:
     from rebench_tui.mcp_bridge import relay_stdio
     from session.client import ensure_daemon
@@ -258,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp", action="store_true", help="also serve TCP on loopback (address and token in the env)")
     p.add_argument("--json", action="store_true")
     p.add_argument("agent_command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+
+    p = add("daemon", cmd_daemon, "start (or find) a session's daemon and print where it serves")
+    p.add_argument("session")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="also serve TCP (token in private/daemon.json); e.g. 127.0.0.1:0")
+    p.add_argument("--json", action="store_true", help="pid, socket, tcp address and token")
 
     p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
     p.add_argument("session")
