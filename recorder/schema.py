@@ -85,6 +85,11 @@ _TABLES: dict[str, tuple[dict[str, type], str]] = {
         "id",
     ),
     "resource_samples": ({"id": int, "wall": float, "working_s": float, "data": str}, "id"),
+    # Terminal recordings of the participant's shell, as asciinema v2 casts.
+    "casts": (
+        {"id": int, "started_wall": float, "ended_wall": float, "working_s": float, "cast": str, "bytes": int},
+        "id",
+    ),
     # Model-token usage an agent reports, so human and agent sessions compare on cost.
     "usage": (
         {

@@ -195,6 +195,19 @@ class Recorder:
         row = {"wall": wall, "working_s": working_s, "data": _json(data)}
         return self._writer.write(lambda db: db["resource_samples"].insert(row).last_pk)
 
+    def add_cast(self, started_wall: float, ended_wall: float, working_s: float, cast: str) -> int:
+        row = {
+            "started_wall": started_wall,
+            "ended_wall": ended_wall,
+            "working_s": working_s,
+            "cast": cast,
+            "bytes": len(cast.encode()),
+        }
+        return self._writer.write(lambda db: db["casts"].insert(row).last_pk)
+
+    def casts(self) -> list[dict[str, Any]]:
+        return self.query("select * from casts order by id")
+
     def add_usage(self, row: dict[str, Any]) -> int:
         return self._writer.write(lambda db: db["usage"].insert(row).last_pk)
 

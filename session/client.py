@@ -150,3 +150,81 @@ def daemon_info(home: Path, session_id: str) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+class AsyncDaemonClient:
+    """The same protocol for asyncio front ends (the TUI): concurrent requests, pushed events."""
+
+    def __init__(self, socket_path: Path, on_notification: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.socket_path = Path(socket_path)
+        self.on_notification = on_notification
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Any] = {}
+        self._reader_task = None
+        self._writer = None
+
+    async def connect(self) -> None:
+        import asyncio
+
+        with reachable(self.socket_path) as address:
+            reader, self._writer = await asyncio.open_unix_connection(address, limit=2**24)
+        self._reader_task = asyncio.create_task(self._read(reader))
+
+    async def _read(self, reader) -> None:
+        try:
+            while line := await reader.readline():
+                message = json.loads(line)
+                request_id = message.get("id")
+                if "method" in message or request_id not in self._pending:
+                    if self.on_notification:
+                        self.on_notification(message)
+                    continue
+                future = self._pending.pop(request_id)
+                if future.done():
+                    continue
+                if "error" in message:
+                    err = message["error"]
+                    future.set_exception(RpcError(err.get("code", 0), err.get("message", ""), err.get("data")))
+                else:
+                    future.set_result(message["result"])
+        finally:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the daemon closed the connection"))
+            self._pending.clear()
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        import asyncio
+
+        if self._writer is None:
+            raise ConnectionError("not connected")
+        request_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
+        self._writer.write(json.dumps(message).encode() + b"\n")
+        await self._writer.drain()
+        return await future
+
+    async def initialize(self, name: str = "rebench-tui", role: str = "participant") -> dict[str, Any]:
+        result = await self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": name, "version": "0.1.0"},
+                "_meta": {"rebench/role": role},
+            },
+        )
+        self._writer.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        return result
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.request("tools/call", {"name": name, "arguments": arguments or {}})
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._reader_task is not None:
+            self._reader_task.cancel()

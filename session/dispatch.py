@@ -155,6 +155,22 @@ class Dispatcher:
         conn.subscribed = True
         return {"subscribed": True}
 
+    async def clock(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        """The clock alone, unrecorded: front ends poll it to keep their display in sync."""
+        state = await asyncio.to_thread(self.session.clock)
+        return state.to_json()
+
+    async def record_cast(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        """Store a shell recording (asciinema v2) that a participant's front end made."""
+        if conn.role == "observer":
+            raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only")
+        cast = message.params.get("cast")
+        started, ended = message.params.get("started_wall"), message.params.get("ended_wall")
+        if not isinstance(cast, str) or not all(isinstance(v, int | float) for v in (started, ended)):
+            raise p.ProtocolError(p.INVALID_PARAMS, "record_cast needs `cast` (text), `started_wall` and `ended_wall`")
+        cast_id = await asyncio.to_thread(self.session.record_cast, float(started), float(ended), cast, conn.label)
+        return {"id": cast_id}
+
 
 _METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]]] = {
     "initialize": Dispatcher.initialize,
@@ -162,4 +178,6 @@ _METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]
     "tools/list": Dispatcher.tools_list,
     "tools/call": Dispatcher.tools_call,
     "rebench/subscribe": Dispatcher.subscribe,
+    "rebench/clock": Dispatcher.clock,
+    "rebench/record_cast": Dispatcher.record_cast,
 }

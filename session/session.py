@@ -35,11 +35,13 @@ from recorder.store import Recorder
 from session.aggregate import aggregate
 from session.clock import ClockState, TimeSource, clock_state
 from session.layout import SessionPaths, new_session_id, session_paths
+from session.resources import ResourceSampler
 from session.tools import REGISTRY, InvalidArguments, ToolError, ToolResult, UnknownTool
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.5
+RESOURCE_SAMPLE_S = 10.0
 # The pause a holder leaves when it stops while the session goes on; the next holder resumes it.
 HOLDER_STOPPED = "daemon stopped"
 KINDS = ("human", "agent")
@@ -86,6 +88,8 @@ class Session:
         self._ticker: threading.Thread | None = None
         # Called (from any thread) with each recorded event, e.g. to push it to live observers.
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._sampler: ResourceSampler | None = None
+        self._sampled_at = -RESOURCE_SAMPLE_S
         self.holding = hold and self._acquire_holder()
         if self.holding:
             self._recover_outage()
@@ -163,6 +167,8 @@ class Session:
         self._stop.set()
         if self._ticker:
             self._ticker.join()
+        if self._sampler:
+            self._sampler.close()
         if self.holding:
             if pause_reason and self.clock().running:
                 self.recorder.open_pause(self.time.now(), pause_reason)
@@ -221,10 +227,15 @@ class Session:
                 log.exception("clock tick failed")
 
     def tick(self) -> None:
-        """One heartbeat: persist liveness, end the session on time, take periodic snapshots."""
+        """One heartbeat: persist liveness, end the session on time, take periodic snapshots and samples."""
         now = self.time.now()
         self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
         state = self.check_end()
+        if not state.ended and time.monotonic() - self._sampled_at >= RESOURCE_SAMPLE_S:
+            self._sampled_at = time.monotonic()
+            if self._sampler is None:
+                self._sampler = ResourceSampler(self.workspace)
+            self.recorder.add_resource_sample(now, state.working_s, self._sampler.sample())
         if state.running and self.snapshot_interval_s > 0:
             last = self.recorder.query("select max(working_s) as w from snapshots where trigger != 'start'")
             last_w = last[0]["w"] or 0.0
@@ -345,6 +356,19 @@ class Session:
             }
             self._record_lifecycle("ended", summary)
             return summary
+
+    def record_cast(self, started_wall: float, ended_wall: float, cast: str, client: str) -> int:
+        """Store a shell recording and an event pointing at it."""
+        working_s = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall).working_s
+        cast_id = self.recorder.add_cast(started_wall, ended_wall, working_s, cast)
+        self.record(
+            "shell",
+            "cast",
+            wall=ended_wall,
+            client=client,
+            result={"cast_id": cast_id, "seconds": round(ended_wall - started_wall, 3), "bytes": len(cast)},
+        )
+        return cast_id
 
     # -- tools ---------------------------------------------------------------------------
     def record(self, kind: str, name: str, **fields: Any) -> int:

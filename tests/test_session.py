@@ -24,6 +24,7 @@ def test_every_tool_call_is_recorded_in_the_database(selftest: Session) -> None:
         ("run", {"command": "echo hello"}),
         ("note", {"text": "first idea"}),
         ("snapshot", {}),
+        ("snapshots", {}),
         ("score", {}),
         ("score_log", {}),
         ("report_usage", {"input_tokens": 1200, "output_tokens": 300, "model": "m"}),
@@ -47,6 +48,8 @@ def test_every_tool_call_is_recorded_in_the_database(selftest: Session) -> None:
     errors = {r[0] for r in rows if r[2]}
     assert errors == {"no_such_tool", "run"}  # unknown tool and bad arguments only
     assert '"first idea"' in rows[3][1]
+    listed = selftest.recorder.events("tool")[5]["result"]["structured"]["snapshots"]
+    assert [s["trigger"] for s in listed] == ["start", "manual"]
     assert selftest.recorder.usage_totals()["input_tokens"] == 1200
 
 

@@ -9,6 +9,7 @@ from session.tools import (  # noqa: F401  (imported to register)
     score,
     score_log,
     snapshot,
+    snapshots,
     status,
     submit,
 )
