@@ -33,9 +33,11 @@ def run_scorer(
     results = private / "score-results"
     results.mkdir(parents=True, exist_ok=True)
     result_file = results / f"{uuid.uuid4().hex}.json"
-    # A fresh bytecode cache per run: a stale .pyc of an edit made within the same second
-    # (same mtime and size) would otherwise score the previous version of the solution.
-    pycache = result_file.with_suffix(".pycache")
+    # Our own bytecode cache, with the workspace's part cleared before each run: a stale .pyc
+    # of an edit made within the same second (same mtime and size) would otherwise score the
+    # previous version; the libraries' part (torch) is kept, or every scoring recompiles it.
+    pycache = private / "pycache"
+    shutil.rmtree(pycache / Path(workspace).resolve().relative_to("/"), ignore_errors=True)
     argv = [
         sys.executable,
         "-I",
@@ -84,5 +86,4 @@ def run_scorer(
         return result
     finally:
         result_file.unlink(missing_ok=True)
-        shutil.rmtree(pycache, ignore_errors=True)
         result_file.with_suffix(".tmp").unlink(missing_ok=True)

@@ -1,0 +1,39 @@
+"""prefix_sum end to end at cpu scale: calibrated normalization and an agent through the protocol."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from conftest import REPO, cli
+
+from environments.registry import load_environment
+from session.session import Session
+
+
+def test_start_scores_about_0_and_reference_about_1_on_cpu_scale(home: Path) -> None:
+    with Session.create(home, "prefix_sum", scale="cpu", kind="agent") as s:
+        assert s.calibration.calibration is not None
+        start = s.call("score").structured
+        assert start["valid"], start
+        load_environment("prefix_sum").install_reference(s.workspace, "cpu")
+        reference = s.call("score").structured
+        assert reference["valid"], reference
+    assert start["normalized"] <= 0.2, start
+    assert 0.75 <= reference["normalized"] <= 1.3, reference
+    assert reference["best_normalized"] == reference["normalized"]  # aggregation min of raw ln(ms)
+
+
+def test_example_agent_completes_a_prefix_sum_session(home: Path) -> None:
+    agent = str(REPO / "examples" / "scripted_agent.py")
+    out = cli(
+        "agent", "--env", "prefix_sum", "--budget", "20m", "--json", "--", sys.executable, agent, home=home, timeout=300
+    )
+    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    assert summary["end_reason"] == "submitted" and summary["agent_returncode"] == 0
+    with Session.open(home, summary["session"], hold=False) as s:
+        scores = s.recorder.scores()
+        assert len(scores) == 2 and all(r["valid"] for r in scores), [r["message"] for r in scores]
+        assert s.env_id == "prefix_sum" and s.recorder.notes()[0]["text"].startswith("rewrote solution.py")
+    assert summary["final_normalized"] is not None and summary["final_normalized"] >= 0.0
