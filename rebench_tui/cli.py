@@ -172,6 +172,49 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latest_open_session(home: Path, participant: str) -> str | None:
+    from recorder.store import Recorder
+    from session.layout import session_paths
+
+    found: list[tuple[float, str]] = []
+    for sid in list_session_ids(home):
+        rec = Recorder(session_paths(home, sid).database)
+        try:
+            row = rec.session()
+        finally:
+            rec.close()
+        if row["participant"] == participant and row["kind"] == "human" and row["ended_at"] is None:
+            found.append((row["created_at"], sid))
+    return max(found)[1] if found else None
+
+
+def run_tui(home: Path, session_id: str, idle_after_s: float) -> int:
+    from rebench_tui.app import RebenchApp
+    from rebench_tui.tui_client import SessionClient
+
+    RebenchApp(SessionClient(home, session_id), idle_after_s=idle_after_s).run()
+    return 0
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    """No command: the user's latest unfinished session, or a new one on the default environment."""
+    import getpass
+
+    from session.session import Session
+
+    home = resolve_home(args.home)
+    participant = getpass.getuser()
+    session_id = _latest_open_session(home, participant)
+    if session_id is None:
+        with Session.create(home, DEFAULT_ENV, scale="cpu", kind="human", participant=participant, hold=False) as s:
+            session_id = s.id
+    return run_tui(home, session_id, args.idle_after)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    return run_tui(resolve_home(args.home), args.session, args.idle_after)
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from session.tools import REGISTRY
 
@@ -242,7 +285,13 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rebench-tui", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="rebench-tui",
+        description="Without a command: open the TUI on your latest unfinished session, or on a new one.",
+    )
+    parser.add_argument("--home", help="root of all sessions (default: $REBENCH_HOME or the user's data folder)")
+    parser.add_argument("--idle-after", type=_duration, default=900.0, help="ask whether to pause after this idleness")
+    parser.set_defaults(handler=cmd_open)
     sub = parser.add_subparsers(dest="command")
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
@@ -250,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--home", help="root of all sessions (default: $REBENCH_HOME or the user's data folder)")
         p.set_defaults(handler=handler)
         return p
+
+    p = add("attach", cmd_attach, "open the TUI on a session")
+    p.add_argument("session")
+    p.add_argument("--idle-after", type=_duration, default=900.0, help="ask whether to pause after this much idleness")
 
     p = add("new", cmd_new, "create a session and print its id")
     p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
@@ -310,9 +363,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     from session.client import DaemonUnavailable
     from session.session import SessionError
 

@@ -17,6 +17,7 @@ def status(session, args) -> ToolResult:
         "title": session.env.title,
         "scale": session.scale,
         "participant": session.participant,
+        "workspace": str(session.workspace),
         "kind": session.kind,
         "clock": state.to_json(),
         "scorings": len(scores),

@@ -1,0 +1,383 @@
+"""The human expert's dashboard: a Textual app that is a thin client of the session daemon.
+
+Every action is a protocol call through `SessionClient` (the same tools an agent gets);
+everything slow (scoring, connecting, sampling resources) runs in workers, and the
+display follows the daemon's pushed events plus a clock sync every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from textual import events, work
+from textual.app import App, ComposeResult, SuspendNotSupported
+from textual.message import Message
+from textual.widgets import Button, Footer, Header, Markdown, Static, TabbedContent, TabPane
+
+from rebench_tui.keys import bindings
+from rebench_tui.screens.modals import ChoiceModal, HelpScreen, MessageModal, NoteModal, ReasonModal, confirm_choices
+from rebench_tui.shell import run_shell
+from rebench_tui.tui_client import SessionClient
+from rebench_tui.widgets.clock import ClockBar
+from rebench_tui.widgets.resources import ResourcesPanel
+from rebench_tui.widgets.score import ScorePanel
+from rebench_tui.widgets.snapshots import SnapshotTable
+from session.clock import format_duration
+from session.resources import ResourceSampler
+
+TIME_LEFT_ALERTS = (3600, 900, 300)
+CLOCK_SYNC_S = 5.0
+
+
+class SessionEvent(Message):
+    """An event the daemon pushed (any client's tool call, a lifecycle change)."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ResourceSample(Message):
+    def __init__(self, sample: dict[str, Any]) -> None:
+        super().__init__()
+        self.sample = sample
+
+
+class RebenchApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "rebench-tui"
+    BINDINGS = bindings()
+
+    def __init__(
+        self,
+        client: SessionClient,
+        *,
+        idle_after_s: float = 900.0,
+        shell_command: Sequence[str] | None = None,
+        sample_resources: bool = True,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.idle_after_s = idle_after_s
+        self.shell_command = list(shell_command) if shell_command else None
+        self.sample_resources = sample_resources
+        self.status: dict[str, Any] = {}
+        self.connected = asyncio.Event()
+        self.last_activity = time.monotonic()
+        self._alerted: set[int] = set()
+        self._prompting_idle = False
+        self._final_shown = False
+        self._instructions_loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ClockBar(id="clock")
+        with TabbedContent(initial="score", id="tabs"):
+            with TabPane("Score [1]", id="score"):
+                yield ScorePanel(id="score-panel")
+            with TabPane("Instructions [2]", id="instructions"):
+                yield Static("The instructions are hidden while the clock is paused.", id="instructions-hidden")
+                yield Markdown("", id="instructions-view")
+            with TabPane("Snapshots [3]", id="snapshots"):
+                yield SnapshotTable(id="snapshot-table")
+            with TabPane("Resources [4]", id="resources"):
+                yield ResourcesPanel(id="resources-panel")
+        yield Footer()
+
+    # -- start-up ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.client.on_event = lambda event: self.post_message(SessionEvent(event))
+        self.connect()
+        self.set_interval(1.0, self.tick)
+        self.set_interval(CLOCK_SYNC_S, self.sync_clock)
+
+    @work(group="connect")
+    async def connect(self) -> None:
+        await self.client.connect()
+        self.status = (await self.client.tool("status")).data
+        s = self.status
+        self.sub_title = f"{s['title']} · {s['environment']} ({s['scale']}) · {s['participant']} · {s['session']}"
+        panel = self.query_one(ScorePanel)
+        panel.configure(s["score_visible"])
+        if s.get("calibration_warning"):
+            self.notify(s["calibration_warning"], severity="warning", timeout=15)
+        remaining = s["clock"]["remaining_s"]
+        self._alerted = {t for t in TIME_LEFT_ALERTS if remaining <= t}
+        self.connected.set()
+        await self.sync_clock()
+        await self.refresh_scores()
+        await self.refresh_snapshots()
+        if self.sample_resources:
+            self.sample()
+
+    # -- keeping the display current ----------------------------------------------------------
+    def tick(self) -> None:
+        clock = self.query_one(ClockBar)
+        clock.refresh_clock()
+        self.query_one(ScorePanel).tick()
+        state = clock.current()
+        if not state or state["ended"]:
+            return
+        for threshold in TIME_LEFT_ALERTS:
+            if state["running"] and state["remaining_s"] <= threshold and threshold not in self._alerted:
+                self._alerted.add(threshold)
+                self.notify(f"{format_duration(threshold)} of working time left", severity="warning", timeout=30)
+        idle = time.monotonic() - self.last_activity
+        if state["running"] and idle >= self.idle_after_s and not self._prompting_idle:
+            self._prompting_idle = True
+            self.push_screen(
+                ChoiceModal(
+                    "Still there?",
+                    f"No activity for {idle / 60:.0f} minutes while the clock runs. Pause the clock?",
+                    [("pause", "Pause the clock", "warning"), ("keep", "Keep working", "default")],
+                ),
+                self._idle_answered,
+            )
+
+    async def _idle_answered(self, answer: str | None) -> None:
+        self._prompting_idle = False
+        self.mark_activity()
+        if answer == "pause":
+            await self._call("pause", reason="idle")
+            await self.sync_clock()
+
+    def mark_activity(self) -> None:
+        self.last_activity = time.monotonic()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.mark_activity()
+        await super().on_event(event)
+
+    async def sync_clock(self) -> None:
+        if not self.connected.is_set():
+            return
+        try:
+            state = await self.client.clock()
+        except (ConnectionError, OSError) as exc:
+            self.query_one(ClockBar).update(f"[red]lost the session daemon: {exc}[/red]")
+            return
+        self.query_one(ClockBar).sync(state)
+        await self._show_instructions(state)
+        self.query_one("#score-button", Button).disabled = state["ended"] or self.query_one(ScorePanel).busy
+        if state["ended"] and not self._final_shown:
+            self._final_shown = True
+            await self._show_final(state)
+
+    async def _show_instructions(self, state: dict[str, Any]) -> None:
+        visible = bool(state["running"])
+        view = self.query_one("#instructions-view", Markdown)
+        if visible and not self._instructions_loaded:
+            reply = await self.client.tool("instructions")
+            if not reply.is_error:
+                await view.update(reply.text)
+                self._instructions_loaded = True
+        view.display = visible
+        self.query_one("#instructions-hidden", Static).display = not visible
+
+    async def _show_final(self, state: dict[str, Any]) -> None:
+        status = (await self.client.tool("status")).data
+        final = status.get("final_normalized")
+        shown = f"**{final:.3f}** normalized" if final is not None else "hidden in this environment"
+        body = (
+            f"The session has ended ({state['end_reason']}) after {format_duration(state['working_s'])} "
+            f"of working time.\n\nFinal score: {shown}.\n\nTools that change the workspace are now disabled."
+        )
+        self.push_screen(MessageModal("Session over", body))
+
+    async def refresh_scores(self) -> None:
+        reply = await self.client.tool("score_log")
+        self.query_one(ScorePanel).show_log(
+            reply.data.get("scores", []), self.status.get("best_normalized"), self.status["clock"]["budget_s"]
+        )
+
+    async def refresh_snapshots(self) -> None:
+        reply = await self.client.tool("snapshots")
+        self.query_one(SnapshotTable).show(reply.data.get("snapshots", []))
+
+    async def on_session_event(self, message: SessionEvent) -> None:
+        event = message.event
+        name, kind = event.get("name"), event.get("kind")
+        if kind == "tool" and name in ("score", "submit"):
+            self.status = (await self.client.tool("status")).data
+            await self.refresh_scores()
+        if (kind == "tool" and name in ("score", "snapshot", "submit")) or kind == "lifecycle":
+            await self.refresh_snapshots()
+        if kind == "lifecycle" or (kind == "tool" and name in ("pause", "resume", "submit")):
+            await self.sync_clock()
+
+    # -- resources ------------------------------------------------------------------------------
+    @work(thread=True, group="resources", exclusive=True)
+    def sample(self) -> None:
+        """One sample a second; the next is taken only after the last was shown (no pile-up)."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        sampler = ResourceSampler(self._workspace())
+        try:
+            while not worker.is_cancelled:
+                self.post_message(ResourceSample(sampler.sample()))
+                time.sleep(1.0)
+        finally:
+            sampler.close()
+
+    def _workspace(self):
+        from pathlib import Path
+
+        return Path(self.status.get("workspace") or ".")
+
+    def on_resource_sample(self, message: ResourceSample) -> None:
+        self.query_one(ResourcesPanel).show(message.sample)
+
+    # -- actions --------------------------------------------------------------------------------
+    async def _call(self, tool: str, **arguments: Any):
+        self.mark_activity()
+        reply = await self.client.tool(tool, **arguments)
+        if reply.is_error:
+            self.notify(reply.text, severity="error", timeout=8)
+        return reply
+
+    def _ended(self) -> bool:
+        state = self.query_one(ClockBar).current()
+        if state and state["ended"]:
+            self.notify("the session has ended", severity="warning")
+            return True
+        return False
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "score-button":
+            self.action_score()
+
+    def action_score(self) -> None:
+        if not self.connected.is_set() or self._ended():
+            return
+        panel = self.query_one(ScorePanel)
+        if panel.busy:
+            self.notify("a scoring is already running", severity="warning")
+            return
+        panel.start_scoring()
+        self.run_scoring()
+
+    @work(group="score")
+    async def run_scoring(self) -> None:
+        panel = self.query_one(ScorePanel)
+        try:
+            reply = await self._call("score")
+        except Exception as exc:
+            panel.finish_scoring(f"scoring failed: {exc}", {}, True)
+            raise
+        panel.finish_scoring(reply.text, reply.data, reply.is_error)
+        if not reply.is_error:
+            self.status["best_normalized"] = reply.data.get("best_normalized")
+
+    async def action_toggle_pause(self) -> None:
+        if self._ended():
+            return
+        state = self.query_one(ClockBar).current() or {}
+        if state.get("running"):
+            self.push_screen(ReasonModal("Pause the clock", "why? (break, lunch, technical problem…)"), self._paused)
+        else:
+            self.push_screen(ReasonModal("Resume the clock", "why?", default="back to work"), self._resumed)
+
+    async def _paused(self, reason: str | None) -> None:
+        if reason:
+            await self._call("pause", reason=reason)
+            await self.sync_clock()
+
+    async def _resumed(self, reason: str | None) -> None:
+        if reason:
+            await self._call("resume", reason=reason)
+            await self.sync_clock()
+
+    def action_note(self) -> None:
+        self.push_screen(NoteModal(), self._noted)
+
+    async def _noted(self, text: str | None) -> None:
+        if text:
+            reply = await self._call("note", text=text)
+            if not reply.is_error:
+                self.notify("note recorded")
+
+    async def action_snapshot(self) -> None:
+        if self._ended():
+            return
+        reply = await self._call("snapshot")
+        if not reply.is_error:
+            self.notify(reply.text)
+            await self.refresh_snapshots()
+
+    async def action_submit(self) -> None:
+        if self._ended():
+            return
+        status = (await self.client.tool("status")).data
+        if status.get("score_visible"):
+            best = status.get("best_normalized")
+            score = (
+                f"**{best:.3f}** normalized (best valid score, aggregation of the score log)"
+                if best is not None
+                else ("**0** (no valid score yet: the starting solution's)")
+            )
+        else:
+            score = "hidden in this environment"
+        body = (
+            f"This ends the session now, after {format_duration(status['clock']['working_s'])} of working time. "
+            f"The workspace as it is now is snapshotted and submitted.\n\nFinal score: {score}."
+        )
+        self.push_screen(ChoiceModal("Submit and end the session?", body, confirm_choices("Submit")), self._submitted)
+
+    async def _submitted(self, answer: str | None) -> None:
+        if answer == "yes":
+            await self._call("submit")
+            await self.sync_clock()
+
+    async def action_shell(self) -> None:
+        state = self.query_one(ClockBar).current() or {}
+        if not state.get("running"):
+            self.notify("resume the clock to use the shell", severity="warning")
+            return
+        env = {"REBENCH_SESSION": self.client.session_id}
+        try:
+            with self.suspend():
+                cast = run_shell(self._workspace(), self.shell_command, env)
+        except SuspendNotSupported:  # no real terminal (tests, pipes): run it unattended
+            cast = await asyncio.to_thread(run_shell, self._workspace(), self.shell_command, env)
+        self.mark_activity()
+        await self.client.record_cast(cast.started_wall, cast.ended_wall, cast.text())
+        self.notify(f"shell session recorded ({cast.ended_wall - cast.started_wall:.0f} s)")
+
+    def action_tab(self, name: str) -> None:
+        self.query_one(TabbedContent).active = name
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        state = self.query_one(ClockBar).current() or {}
+        if not state.get("running"):
+            self.exit()
+            return
+        self.push_screen(
+            ChoiceModal(
+                "Leave the TUI?",
+                "The session goes on without the TUI. The clock is **running**: pause it first?",
+                [
+                    ("pause", "Pause and quit", "warning"),
+                    ("keep", "Quit, clock keeps running", "default"),
+                    ("cancel", "Stay", "primary"),
+                ],
+            ),
+            self._quit_answered,
+        )
+
+    async def _quit_answered(self, answer: str | None) -> None:
+        if answer == "pause":
+            await self._call("pause", reason="left the TUI")
+            self.exit()
+        elif answer == "keep":
+            self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
