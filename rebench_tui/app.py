@@ -89,6 +89,15 @@ class RebenchApp(App):
 
     # -- start-up ----------------------------------------------------------------------------
     def on_mount(self) -> None:
+        # The main screen's widgets, held directly: a query would search whatever modal is on top.
+        self.clock_bar = self.query_one(ClockBar)
+        self.score_panel = self.query_one(ScorePanel)
+        self.snapshot_table = self.query_one(SnapshotTable)
+        self.resources_panel = self.query_one(ResourcesPanel)
+        self.instructions_view = self.query_one("#instructions-view", Markdown)
+        self.instructions_hidden = self.query_one("#instructions-hidden", Static)
+        self.score_button = self.query_one("#score-button", Button)
+        self.tabs = self.query_one(TabbedContent)
         self.client.on_event = lambda event: self.post_message(SessionEvent(event))
         self.connect()
         self.set_interval(1.0, self.tick)
@@ -100,7 +109,7 @@ class RebenchApp(App):
         self.status = (await self.client.tool("status")).data
         s = self.status
         self.sub_title = f"{s['title']} · {s['environment']} ({s['scale']}) · {s['participant']} · {s['session']}"
-        panel = self.query_one(ScorePanel)
+        panel = self.score_panel
         panel.configure(s["score_visible"])
         if s.get("calibration_warning"):
             self.notify(s["calibration_warning"], severity="warning", timeout=15)
@@ -115,9 +124,9 @@ class RebenchApp(App):
 
     # -- keeping the display current ----------------------------------------------------------
     def tick(self) -> None:
-        clock = self.query_one(ClockBar)
+        clock = self.clock_bar
         clock.refresh_clock()
-        self.query_one(ScorePanel).tick()
+        self.score_panel.tick()
         state = clock.current()
         if not state or state["ended"]:
             return
@@ -158,25 +167,25 @@ class RebenchApp(App):
         try:
             state = await self.client.clock()
         except (ConnectionError, OSError) as exc:
-            self.query_one(ClockBar).update(f"[red]lost the session daemon: {exc}[/red]")
+            self.clock_bar.update(f"[red]lost the session daemon: {exc}[/red]")
             return
-        self.query_one(ClockBar).sync(state)
+        self.clock_bar.sync(state)
         await self._show_instructions(state)
-        self.query_one("#score-button", Button).disabled = state["ended"] or self.query_one(ScorePanel).busy
+        self.score_button.disabled = state["ended"] or self.score_panel.busy
         if state["ended"] and not self._final_shown:
             self._final_shown = True
             await self._show_final(state)
 
     async def _show_instructions(self, state: dict[str, Any]) -> None:
         visible = bool(state["running"])
-        view = self.query_one("#instructions-view", Markdown)
+        view = self.instructions_view
         if visible and not self._instructions_loaded:
             reply = await self.client.tool("instructions")
             if not reply.is_error:
                 await view.update(reply.text)
                 self._instructions_loaded = True
         view.display = visible
-        self.query_one("#instructions-hidden", Static).display = not visible
+        self.instructions_hidden.display = not visible
 
     async def _show_final(self, state: dict[str, Any]) -> None:
         status = (await self.client.tool("status")).data
@@ -190,13 +199,13 @@ class RebenchApp(App):
 
     async def refresh_scores(self) -> None:
         reply = await self.client.tool("score_log")
-        self.query_one(ScorePanel).show_log(
+        self.score_panel.show_log(
             reply.data.get("scores", []), self.status.get("best_normalized"), self.status["clock"]["budget_s"]
         )
 
     async def refresh_snapshots(self) -> None:
         reply = await self.client.tool("snapshots")
-        self.query_one(SnapshotTable).show(reply.data.get("snapshots", []))
+        self.snapshot_table.show(reply.data.get("snapshots", []))
 
     async def on_session_event(self, message: SessionEvent) -> None:
         event = message.event
@@ -230,7 +239,7 @@ class RebenchApp(App):
         return Path(self.status.get("workspace") or ".")
 
     def on_resource_sample(self, message: ResourceSample) -> None:
-        self.query_one(ResourcesPanel).show(message.sample)
+        self.resources_panel.show(message.sample)
 
     # -- actions --------------------------------------------------------------------------------
     async def _call(self, tool: str, **arguments: Any):
@@ -241,7 +250,7 @@ class RebenchApp(App):
         return reply
 
     def _ended(self) -> bool:
-        state = self.query_one(ClockBar).current()
+        state = self.clock_bar.current()
         if state and state["ended"]:
             self.notify("the session has ended", severity="warning")
             return True
@@ -254,7 +263,7 @@ class RebenchApp(App):
     def action_score(self) -> None:
         if not self.connected.is_set() or self._ended():
             return
-        panel = self.query_one(ScorePanel)
+        panel = self.score_panel
         if panel.busy:
             self.notify("a scoring is already running", severity="warning")
             return
@@ -263,7 +272,7 @@ class RebenchApp(App):
 
     @work(group="score")
     async def run_scoring(self) -> None:
-        panel = self.query_one(ScorePanel)
+        panel = self.score_panel
         try:
             reply = await self._call("score")
         except Exception as exc:
@@ -276,7 +285,7 @@ class RebenchApp(App):
     async def action_toggle_pause(self) -> None:
         if self._ended():
             return
-        state = self.query_one(ClockBar).current() or {}
+        state = self.clock_bar.current() or {}
         if state.get("running"):
             self.push_screen(ReasonModal("Pause the clock", "why? (break, lunch, technical problem…)"), self._paused)
         else:
@@ -334,7 +343,7 @@ class RebenchApp(App):
             await self.sync_clock()
 
     async def action_shell(self) -> None:
-        state = self.query_one(ClockBar).current() or {}
+        state = self.clock_bar.current() or {}
         if not state.get("running"):
             self.notify("resume the clock to use the shell", severity="warning")
             return
@@ -349,13 +358,13 @@ class RebenchApp(App):
         self.notify(f"shell session recorded ({cast.ended_wall - cast.started_wall:.0f} s)")
 
     def action_tab(self, name: str) -> None:
-        self.query_one(TabbedContent).active = name
+        self.tabs.active = name
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
-        state = self.query_one(ClockBar).current() or {}
+        state = self.clock_bar.current() or {}
         if not state.get("running"):
             self.exit()
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import select
@@ -82,6 +83,13 @@ def _make_controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return os.isatty(stream.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
 def default_shell() -> list[str]:
     return [os.environ.get("SHELL") or "/bin/bash", "-i"]
 
@@ -89,8 +97,9 @@ def default_shell() -> list[str]:
 def run_shell(workspace: Path, command: Sequence[str] | None = None, env: dict[str, str] | None = None) -> Cast:
     """Run the shell to its end in a pty, forwarding the terminal when there is one."""
     command = list(command or default_shell())
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    cols, rows = _terminal_size(sys.stdout.fileno()) if interactive else (80, 24)
+    interactive = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
+    stdin_fd, stdout_fd = (sys.stdin.fileno(), sys.stdout.fileno()) if interactive else (-1, -1)
+    cols, rows = _terminal_size(stdout_fd) if interactive else (80, 24)
     master, slave = os.openpty()
     _set_size(master, cols, rows)
     cast = Cast(cols, rows, time.time(), command)
@@ -99,7 +108,6 @@ def run_shell(workspace: Path, command: Sequence[str] | None = None, env: dict[s
         command, workspace, child_env, stdin=slave, stdout=slave, stderr=slave, preexec_fn=_make_controlling_tty
     )
     os.close(slave)
-    stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
     saved = termios.tcgetattr(stdin_fd) if interactive else None
     resized = []
     old_winch = signal.signal(signal.SIGWINCH, lambda *_: resized.append(1)) if interactive else None
