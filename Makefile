@@ -17,12 +17,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Until the TUI lands: a session on the default environment, its clock started, the start scored.
+# The TUI on your latest unfinished session, or a new one on prefix_sum (cpu scale).
 run: setup
-	id=$$($(BIN)/rebench-tui new --env prefix_sum --scale cpu --budget 8h) && \
-	$(BIN)/rebench-tui call $$id resume --arg reason="make run" && \
-	$(BIN)/rebench-tui call $$id status && \
-	$(BIN)/rebench-tui call $$id score
+	$(BIN)/rebench-tui
 
 test: setup
 	$(BIN)/python -m pytest -q
