@@ -39,17 +39,19 @@ class _OutputRecorder(threading.Thread):
             with contextlib.suppress(OSError):
                 self.echo.write(chunk)
                 self.echo.flush()
-            session = self.recorder.session()
-            now = time.time()
-            working = clock_state(session, self.recorder.pauses(), now).working_s
-            self.recorder.record_event(
-                wall=now,
-                working_s=working,
-                kind="agent_output",
-                name=self.name,
-                client="agent-runner",
-                result={"text": chunk.decode("utf-8", errors="replace")},
-            )
+            try:
+                now = time.time()
+                working = clock_state(self.recorder.session(), self.recorder.pauses(), now).working_s
+                self.recorder.record_event(
+                    wall=now,
+                    working_s=working,
+                    kind="agent_output",
+                    name=self.name,
+                    client="agent-runner",
+                    result={"text": chunk.decode("utf-8", errors="replace")},
+                )
+            except Exception as exc:  # keep draining: a lost chunk must not block the agent's pipe
+                print(f"rebench-tui agent: could not record {self.name}: {exc}", file=sys.stderr)
 
 
 def _ended(recorder: Recorder) -> bool:

@@ -7,10 +7,11 @@ future with `asyncio.wrap_future`.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,7 +44,7 @@ class WriterThread:
             db = connect(path)
             db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
-            with db.atomic():
+            with _immediate(db):
                 setup(db)
         except BaseException as exc:
             self._ready.set_exception(exc)
@@ -54,7 +55,7 @@ class WriterThread:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                with db.atomic():
+                with _immediate(db):
                     result = fn(db)
             except BaseException as exc:
                 future.set_exception(exc)
@@ -77,6 +78,24 @@ class WriterThread:
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
+
+
+@contextlib.contextmanager
+def _immediate(db: Database) -> Iterator[None]:
+    """A write transaction that takes the write lock up front.
+
+    A deferred transaction that reads first (sqlite-utils looks up the table) and writes
+    later fails at once with "database is locked" if another process committed in
+    between; BEGIN IMMEDIATE waits for the lock (busy_timeout) instead.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
 
 
 def rows(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:

@@ -71,4 +71,6 @@ def test_tools_list_has_schemas(home: Path) -> None:
         "pause",
         "resume",
         "submit",
+        "snapshots",
+        "report_usage",
     }

@@ -29,10 +29,9 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(small_disk: Path) -> None:
     with Session.create(small_disk, "selftest", budget_s=3600, kind="agent") as s:
         assert not s.call("note", {"text": "before the disk filled"}).is_error
         filler = s.workspace / "filler.bin"
-        with open(filler, "wb") as f, pytest.raises(OSError):
+        with open(filler, "wb", buffering=0) as f, pytest.raises(OSError):
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
 
         failed = s.call("note", {"text": "x" * 50_000})
         assert failed.is_error and "disk is full" in failed.text
