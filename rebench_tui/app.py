@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from textual import events, work
-from textual.app import App, ComposeResult, SuspendNotSupported
+from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Markdown, Static, TabbedContent, TabPane
 
-from rebench_tui.keys import bindings
+from rebench_tui.keys import KEYS, bindings, key_label
 from rebench_tui.screens.modals import ChoiceModal, HelpScreen, MessageModal, NoteModal, ReasonModal, confirm_choices
 from rebench_tui.shell import run_shell
 from rebench_tui.tui_client import SessionClient
@@ -86,6 +88,12 @@ class RebenchApp(App):
             with TabPane("Resources [4]", id="resources"):
                 yield ResourcesPanel(id="resources-panel")
         yield Footer()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette offers every action of the key table, beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        for key in KEYS:
+            yield SystemCommand(key.title, f"{key.help} [{key_label(key.key)}]", partial(self.run_action, key.action))
 
     # -- start-up ----------------------------------------------------------------------------
     def on_mount(self) -> None:

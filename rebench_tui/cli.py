@@ -10,7 +10,7 @@ from typing import Any
 
 from environments.registry import DEFAULT_ENV, UnknownEnvironment, environment_ids, load_environment
 from session.clock import parse_duration
-from session.layout import list_session_ids, resolve_home
+from session.layout import resolve_home
 
 
 class CliError(Exception):
@@ -173,19 +173,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _latest_open_session(home: Path, participant: str) -> str | None:
-    from recorder.store import Recorder
-    from session.layout import session_paths
+    from session.catalog import session_rows
 
-    found: list[tuple[float, str]] = []
-    for sid in list_session_ids(home):
-        rec = Recorder(session_paths(home, sid).database)
-        try:
-            row = rec.session()
-        finally:
-            rec.close()
-        if row["participant"] == participant and row["kind"] == "human" and row["ended_at"] is None:
-            found.append((row["created_at"], sid))
-    return max(found)[1] if found else None
+    mine = [
+        r
+        for r in session_rows(home)
+        if r["participant"] == participant and r["kind"] == "human" and r["ended_at"] is None
+    ]
+    return max(mine, key=lambda r: r["created_at"])["id"] if mine else None
 
 
 def run_tui(home: Path, session_id: str, idle_after_s: float) -> int:
@@ -258,23 +253,10 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from recorder.store import Recorder
-    from session.layout import session_paths
+    from session.catalog import session_rows
 
-    home = resolve_home(args.home)
-    out = []
-    for sid in list_session_ids(home):
-        rec = Recorder(session_paths(home, sid).database)
-        try:
-            row = rec.session()
-        finally:
-            rec.close()
-        out.append(
-            {
-                k: row[k]
-                for k in ("id", "env_id", "scale", "participant", "kind", "ended_at", "end_reason", "final_normalized")
-            }
-        )
+    keys = ("id", "env_id", "scale", "participant", "kind", "ended_at", "end_reason", "final_normalized")
+    out = [{k: row[k] for k in keys} for row in session_rows(resolve_home(args.home))]
     if args.json:
         _print_json(out)
     else:

@@ -14,14 +14,19 @@ from session.session import Session
 AGENT = str(REPO / "examples" / "scripted_agent.py")
 
 
+def run_agent(home: Path, *args: str, timeout: float = 120) -> tuple[dict, str]:
+    """`rebench-tui agent ARGS --json`; returns the summary and everything printed."""
+    out = cli("agent", *args, home=home, timeout=timeout).stdout
+    return json.loads(out[out.index("{") :]), out
+
+
 def events(home: Path, session_id: str, kind: str) -> list[dict]:
     with Session.open(home, session_id, hold=False) as s:
         return s.recorder.events(kind)
 
 
 def test_example_agent_completes_a_selftest_session(home: Path) -> None:
-    out = cli("agent", "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, AGENT, home=home)
-    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    summary, _ = run_agent(home, "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, AGENT)
     assert summary["end_reason"] == "submitted" and summary["final_normalized"] == pytest.approx(0.9)
     sid = summary["session"]
     calls = [(e["client"], e["name"]) for e in events(home, sid, "tool")]
@@ -40,21 +45,7 @@ def test_agent_that_overruns_its_budget_is_stopped(home: Path) -> None:
         "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "print('working', flush=True)\ntime.sleep(600)\n"
     )
-    out = cli(
-        "agent",
-        "--env",
-        "selftest",
-        "--budget",
-        "3s",
-        "--json",
-        "--",
-        sys.executable,
-        "-c",
-        script,
-        home=home,
-        timeout=120,
-    )
-    summary = json.loads(out.stdout[out.stdout.index("{") :])
+    summary, _ = run_agent(home, "--env", "selftest", "--budget", "3s", "--json", "--", sys.executable, "-c", script)
     assert summary["end_reason"] == "budget"
     assert summary["agent_stopped"] == "killed"  # it ignored SIGTERM
     assert summary["final_normalized"] == 0.0
@@ -63,10 +54,9 @@ def test_agent_that_overruns_its_budget_is_stopped(home: Path) -> None:
 
 
 def test_agent_that_exits_without_submitting_is_submitted_for(home: Path) -> None:
-    out = cli(
-        "agent", "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, "-c", "print('bye')", home=home
+    summary, _ = run_agent(
+        home, "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, "-c", "print()"
     )
-    summary = json.loads(out.stdout[out.stdout.index("{") :])
     assert summary["end_reason"] == "submitted" and summary["agent_returncode"] == 0
 
 
@@ -83,21 +73,9 @@ def test_agent_gets_tcp_address_and_token_when_asked(home: Path) -> None:
         '"arguments":{"text":"over tcp"}}}\\n\')\n'
         "print(json.loads(f.readline())['result']['content'][0]['text'])\n"
     )
-    out = cli(
-        "agent",
-        "--env",
-        "selftest",
-        "--tcp",
-        "--budget",
-        "10m",
-        "--json",
-        "--",
-        sys.executable,
-        "-c",
-        script,
-        home=home,
+    summary, printed = run_agent(
+        home, "--env", "selftest", "--tcp", "--budget", "10m", "--json", "--", sys.executable, "-c", script
     )
-    summary = json.loads(out.stdout[out.stdout.index("{") :])
-    assert "note 1 recorded" in out.stdout
+    assert "note 1 recorded" in printed
     with Session.open(home, summary["session"], hold=False) as s:
         assert [n["text"] for n in s.recorder.notes()] == ["over tcp"]

@@ -195,3 +195,17 @@ async def test_quit_asks_whether_to_pause_and_the_session_goes_on(home: Path) ->
     with recorded(home, sid) as s:
         state = s.clock()
         assert not state.ended and state.paused_reason == "left the TUI"
+
+
+async def test_command_palette_and_help_list_every_action(home: Path) -> None:
+    from rebench_tui.keys import KEYS
+    from rebench_tui.screens.modals import HelpScreen
+
+    sid = new_session(home)
+    async with tui(home, sid, sample_resources=False) as (app, pilot):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {k.title for k in KEYS} <= titles
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_text = str(app.screen.query_one(Markdown).source)
+        assert all(k.help in help_text for k in KEYS)
