@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -172,17 +173,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def _latest_open_session(home: Path, participant: str) -> str | None:
-    from session.catalog import session_rows
-
-    mine = [
-        r
-        for r in session_rows(home)
-        if r["participant"] == participant and r["kind"] == "human" and r["ended_at"] is None
-    ]
-    return max(mine, key=lambda r: r["created_at"])["id"] if mine else None
-
-
 def run_tui(home: Path, session_id: str, idle_after_s: float) -> int:
     from rebench_tui.app import RebenchApp
     from rebench_tui.tui_client import SessionClient
@@ -195,11 +185,12 @@ def cmd_open(args: argparse.Namespace) -> int:
     """No command: the user's latest unfinished session, or a new one on the default environment."""
     import getpass
 
+    from session.catalog import latest_open_session
     from session.session import Session
 
     home = resolve_home(args.home)
     participant = getpass.getuser()
-    session_id = _latest_open_session(home, participant)
+    session_id = latest_open_session(home, participant)
     if session_id is None:
         with Session.create(home, DEFAULT_ENV, scale="cpu", kind="human", participant=participant, hold=False) as s:
             session_id = s.id
@@ -208,6 +199,29 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     return run_tui(resolve_home(args.home), args.session, args.idle_after)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from rebench_tui.ssh import ServerConfig, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    home = resolve_home(args.home)
+    config = ServerConfig(
+        home=home,
+        authorized_dir=Path(args.authorized_keys or home / "ssh" / "authorized_keys").expanduser(),
+        host_key=Path(args.host_key or home / "ssh" / "host_key").expanduser(),
+        env_id=args.env,
+        budget_s=args.budget,
+        scale=args.scale,
+        pause_when_disconnected=args.pause_when_disconnected,
+    )
+    config.authorized_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, args.host, args.port))
+    return 0
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -316,6 +330,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session")
     p.add_argument("--tcp", metavar="HOST:PORT", help="also serve TCP (token in private/daemon.json); e.g. 127.0.0.1:0")
     p.add_argument("--json", action="store_true", help="pid, socket, tcp address and token")
+
+    p = add("serve", cmd_serve, "serve the TUI and the MCP bridge over SSH (public-key login only)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=2222)
+    p.add_argument("--host-key", help="kept between starts; made on first start (default HOME/ssh/host_key)")
+    p.add_argument("--authorized-keys", metavar="DIR", help="DIR/<username> holds that user's keys")
+    p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
+    p.add_argument("--budget", type=_duration, default=8 * 3600.0)
+    p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument(
+        "--pause-when-disconnected",
+        action="store_true",
+        help="pause the clock while none of a user's connections is open",
+    )
 
     p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
     p.add_argument("session")

@@ -18,3 +18,13 @@ def session_rows(home: Path) -> list[dict[str, Any]]:
         finally:
             recorder.close()
     return rows
+
+
+def latest_open_session(home: Path, participant: str) -> str | None:
+    """The participant's most recent unfinished human session, if any."""
+    mine = [
+        r
+        for r in session_rows(home)
+        if r["participant"] == participant and r["kind"] == "human" and r["ended_at"] is None
+    ]
+    return max(mine, key=lambda r: r["created_at"])["id"] if mine else None

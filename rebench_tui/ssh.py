@@ -1,0 +1,277 @@
+"""`rebench-tui serve`: SSH access for experts (the TUI on a PTY) and agents (`mcp`).
+
+Public-key login only: `AUTHORIZED_DIR/<username>` holds that participant's keys.
+Each interactive connection gets its own pseudo-terminal running the TUI as a child
+process (Textual binds to its own process's terminal); `ssh … mcp` serves the MCP
+bridge. The session daemon owns the session, so a dropped connection loses nothing:
+the TUI process ends, and the next connection attaches to the same session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import termios
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from session.catalog import latest_open_session
+from session.client import AsyncDaemonClient, ensure_daemon
+from session.session import Session
+
+log = logging.getLogger("rebench.ssh")
+USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+
+
+@dataclass
+class ServerConfig:
+    home: Path
+    authorized_dir: Path
+    host_key: Path
+    env_id: str = "prefix_sum"
+    budget_s: float = 8 * 3600
+    scale: str = "cpu"
+    pause_when_disconnected: bool = False
+    tui_args: tuple[str, ...] = ()
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "ssh-server.log"
+
+
+def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
+    """The host key is made on first start and kept, so clients' known_hosts stay valid."""
+    if path.exists():
+        return asyncssh.read_private_key(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.export_private_key())
+    return key
+
+
+class ConnectionLog:
+    """Every connection attempt, refused or not, as JSON lines beside the sessions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, event: str, **fields: Any) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"time": time.time(), "event": event, **fields}, default=str)
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+
+
+class ParticipantAuth(asyncssh.SSHServer):
+    """Public keys from `authorized_dir/<username>`; nothing else."""
+
+    def __init__(self, config: ServerConfig, events: ConnectionLog) -> None:
+        self.config, self.events = config, events
+        self.peer = ""
+        self.fingerprint: str | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        host, port = conn.get_extra_info("peername")[:2]
+        self.peer = f"{host}:{port}"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.write("closed", peer=self.peer, user=self.conn.get_extra_info("username"), error=exc)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        fingerprint = key.get_fingerprint()
+        path = self.config.authorized_dir / username
+        allowed = False
+        if USERNAME.match(username) and path.is_file():
+            with contextlib.suppress(OSError, asyncssh.KeyImportError):
+                authorized = asyncssh.read_authorized_keys(str(path))
+                allowed = authorized.validate(key, "", "") is not None  # client host and address unused
+        self.events.write("auth", peer=self.peer, user=username, fingerprint=fingerprint, accepted=allowed)
+        if allowed:
+            self.fingerprint = fingerprint
+        return allowed
+
+
+def current_session(config: ServerConfig, participant: str) -> str:
+    """The participant's latest unfinished session, or a new one with the server's settings."""
+    found = latest_open_session(config.home, participant)
+    if found:
+        return found
+    with Session.create(
+        config.home, config.env_id, budget_s=config.budget_s, scale=config.scale, participant=participant, hold=False
+    ) as s:
+        return s.id
+
+
+class Server:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.events = ConnectionLog(config.log_path)
+        self.active: dict[str, int] = {}  # participant -> open connections
+
+    async def start(self, host: str, port: int) -> asyncssh.SSHAcceptor:
+        key = load_or_create_host_key(self.config.host_key)
+        return await asyncssh.create_server(
+            lambda: ParticipantAuth(self.config, self.events),
+            host,
+            port,
+            server_host_keys=[key],
+            process_factory=self.handle,
+            encoding=None,
+            line_editor=False,
+            keepalive_interval=30,
+            keepalive_count_max=3,
+            allow_scp=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+        )
+
+    async def handle(self, process: asyncssh.SSHServerProcess) -> None:
+        user = process.get_extra_info("username")
+        peer = process.get_extra_info("peername")
+        try:
+            session_id = await asyncio.to_thread(current_session, self.config, user)
+        except Exception as exc:
+            self._refuse(process, f"could not open your session: {exc}")
+            return
+        command = process.command
+        owner = process.get_extra_info("connection").get_owner()
+        fingerprint = getattr(owner, "fingerprint", None)
+        self.events.write("open", user=user, peer=peer, command=command, session=session_id, fingerprint=fingerprint)
+        await self._record(
+            session_id, "connect", user=user, peer=f"{peer[0]}:{peer[1]}", command=command, fingerprint=fingerprint
+        )
+        self.active[user] = self.active.get(user, 0) + 1
+        if self.config.pause_when_disconnected and self.active[user] == 1:
+            await self._clock(session_id, "resume", "reconnected", only_if_paused_for="disconnected")
+        try:
+            if command == "mcp":
+                await self._mcp(process, session_id)
+            elif command is not None:
+                self._refuse(process, f"only `mcp` can be run here, not {command!r}")
+            elif process.get_terminal_type() is None:
+                self._refuse(process, "this server runs an interactive TUI: connect with a terminal (ssh -t)")
+            else:
+                await self._tui(process, session_id)
+        finally:
+            self.active[user] -= 1
+            await self._record(session_id, "disconnect", user=user, peer=f"{peer[0]}:{peer[1]}")
+            if self.config.pause_when_disconnected and self.active[user] == 0:
+                await self._clock(session_id, "pause", "disconnected")
+
+    def _refuse(self, process: asyncssh.SSHServerProcess, message: str) -> None:
+        self.events.write("refused", user=process.get_extra_info("username"), reason=message)
+        process.stderr.write(f"rebench-tui: {message}\r\n".encode())
+        process.exit(1)
+
+    async def _record(self, session_id: str, name: str, **fields: Any) -> None:
+        def write() -> None:
+            with Session.open(self.config.home, session_id, hold=False) as s:
+                s.record("ssh", name, client="ssh-server", args=fields)
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception:
+            log.exception("could not record %s", name)
+
+    async def _clock(self, session_id: str, tool: str, reason: str, only_if_paused_for: str | None = None) -> None:
+        socket_path = await asyncio.to_thread(ensure_daemon, self.config.home, session_id)
+        client = AsyncDaemonClient(socket_path)
+        await client.connect()
+        try:
+            await client.initialize("ssh-server")
+            if only_if_paused_for is not None:
+                state = await client.request("rebench/clock")
+                if state.get("paused_reason") != only_if_paused_for:
+                    return
+            await client.call_tool(tool, {"reason": reason})
+        finally:
+            await client.close()
+
+    def _child_env(self, term: str | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
+        env.update(REBENCH_HOME=str(self.config.home), COLORTERM="truecolor")
+        if term:
+            env["TERM"] = term
+        return env
+
+    async def _tui(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
+        master, slave = os.openpty()
+        cols, rows = process.term_size[:2]
+        fcntl.ioctl(master, termios.TIOCSWINSZ, _winsize(cols or 80, rows or 24))
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rebench_tui.cli", "attach", session_id, *self.config.tui_args,
+            stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True, preexec_fn=_controlling_tty, env=self._child_env(process.get_terminal_type()),
+        )  # fmt: skip
+        os.close(slave)
+        try:
+            await process.redirect(stdin=master, stdout=master)
+            waiter = asyncio.create_task(child.wait())
+            closed = asyncio.create_task(process.wait_closed())
+            await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if child.returncode is None:  # the connection dropped: end the TUI, keep the session
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGHUP)
+                try:
+                    await asyncio.wait_for(child.wait(), 5)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
+                    await child.wait()
+            with contextlib.suppress(OSError):
+                os.close(master)
+        process.exit(child.returncode or 0)
+
+    async def _mcp(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rebench_tui.cli", "mcp", session_id,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=self._child_env(None),
+        )  # fmt: skip
+        await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
+        process.exit(await child.wait())
+
+
+def _winsize(cols: int, rows: int) -> bytes:
+    import struct
+
+    return struct.pack("HHHH", rows, cols, 0, 0)
+
+
+def _controlling_tty() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+async def serve(config: ServerConfig, host: str, port: int) -> None:
+    server = Server(config)
+    acceptor = await server.start(host, port)
+    bound = acceptor.sockets[0].getsockname()[:2]
+    print(f"rebench-tui ssh server on {bound[0]}:{bound[1]} (keys in {config.authorized_dir}/<user>)", flush=True)
+    await acceptor.wait_closed()
