@@ -1,0 +1,135 @@
+"""The SSH server with a real asyncssh server and a real asyncssh client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from rebench_tui.ssh import Server, ServerConfig
+from session.catalog import session_rows
+from session.session import Session
+
+
+@pytest.fixture
+async def server(home: Path, tmp_path: Path) -> AsyncIterator[tuple[int, asyncssh.SSHKey, ServerConfig]]:
+    keys = tmp_path / "authorized"
+    keys.mkdir()
+    user_key = asyncssh.generate_private_key("ssh-ed25519")
+    (keys / "alice").write_text(user_key.export_public_key().decode())
+    config = ServerConfig(
+        home=home, authorized_dir=keys, host_key=tmp_path / "host_key", env_id="selftest", budget_s=3600
+    )
+    acceptor = await Server(config).start("127.0.0.1", 0)
+    port = acceptor.sockets[0].getsockname()[1]
+    yield port, user_key, config
+    acceptor.close()
+    await acceptor.wait_closed()
+
+
+def connect(port: int, key: asyncssh.SSHKey | None, username: str = "alice", **kwargs):
+    return asyncssh.connect(
+        "127.0.0.1", port, username=username, client_keys=[key] if key else None, known_hosts=None, **kwargs
+    )
+
+
+async def read_until(stream: asyncssh.SSHReader, needle: bytes, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{needle!r} never came; last bytes: {seen[-400:]!r}"
+        try:
+            chunk = await asyncio.wait_for(stream.read(65536), timeout=left)
+        except TimeoutError:
+            continue
+        assert chunk, f"stream ended before {needle!r}"
+        seen += chunk
+    return seen
+
+
+async def open_tui(conn: asyncssh.SSHClientConnection, cols: int = 100, rows: int = 30):
+    return await conn.create_process(term_type="xterm-256color", term_size=(cols, rows), encoding=None)
+
+
+async def test_known_key_gets_the_tui_and_a_resize_is_honoured(server) -> None:
+    port, key, config = server
+    async with connect(port, key) as conn:
+        process = await open_tui(conn)
+        await read_until(process.stdout, b"Harness self-test")
+        process.change_terminal_size(120, 40)
+        # Textual redraws for the new size: it now addresses row 40, which a 30-row screen lacks.
+        await read_until(process.stdout, b"\x1b[40;")
+        process.close()
+    (row,) = session_rows(config.home)
+    assert row["participant"] == "alice" and row["env_id"] == "selftest"
+
+
+async def test_reconnect_attaches_to_the_same_session_with_the_clock_going_on(server) -> None:
+    port, key, config = server
+    async with connect(port, key) as conn:
+        process = await open_tui(conn)
+        await read_until(process.stdout, b"Harness self-test")
+    (row,) = session_rows(config.home)
+    with Session.open(config.home, row["id"], hold=False) as s:
+        s.call("resume", {"reason": "start"}, client="test")
+    await asyncio.sleep(1.5)
+    async with connect(port, key) as conn:
+        process = await open_tui(conn)
+        await read_until(process.stdout, b"RUNNING")
+    assert [r["id"] for r in session_rows(config.home)] == [row["id"]]
+    await asyncio.sleep(0.5)
+    with Session.open(config.home, row["id"], hold=False) as s:
+        assert s.clock().running and s.clock().working_s >= 1.5
+        ssh_events = [(e["name"], e["args"]["user"]) for e in s.recorder.events("ssh")]
+        assert ssh_events.count(("connect", "alice")) == 2 and ("disconnect", "alice") in ssh_events
+        assert all(e["args"].get("fingerprint", "SHA256:").startswith("SHA256:") for e in s.recorder.events("ssh"))
+
+
+async def test_unknown_key_unknown_user_and_passwords_are_refused(server) -> None:
+    port, key, config = server
+    stranger = asyncssh.generate_private_key("ssh-ed25519")
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with connect(port, stranger):
+            pass
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with connect(port, key, username="mallory"):
+            pass
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with connect(port, None, password="hunter2"):
+            pass
+    refusals = [json.loads(line) for line in config.log_path.read_text().splitlines()]
+    assert any(r["event"] == "auth" and not r["accepted"] and r["user"] == "mallory" for r in refusals)
+    assert session_rows(config.home) == []
+
+
+async def test_two_simultaneous_connections_share_one_session(server) -> None:
+    port, key, config = server
+    async with connect(port, key) as first, connect(port, key) as second:
+        one, two = await open_tui(first), await open_tui(second, 80, 24)
+        await read_until(one.stdout, b"Harness self-test")
+        await read_until(two.stdout, b"Harness self-test")
+        assert len(session_rows(config.home)) == 1
+
+
+async def test_mcp_over_ssh_lists_the_tools_and_other_commands_are_refused(server) -> None:
+    port, key, _ = server
+    async with connect(port, key) as conn:
+        process = await conn.create_process("mcp", encoding=None)
+        process.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}\n')
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        names = {t["name"] for t in json.loads(line)["result"]["tools"]}
+        assert {"status", "score", "submit"} <= names
+        process.stdin.write_eof()
+        await process.wait(timeout=30)
+
+        other = await conn.run("cat /etc/passwd", encoding=None, timeout=30)
+        assert other.exit_status == 1 and b"only `mcp`" in other.stderr and b"root:" not in other.stdout
+
+        no_pty = await conn.run(encoding=None, timeout=30)  # a shell request without a terminal
+        assert no_pty.exit_status == 1 and b"connect with a terminal" in no_pty.stderr
