@@ -119,13 +119,22 @@ class ParticipantAuth(asyncssh.SSHServer):
 
 def current_session(config: ServerConfig, participant: str) -> str:
     """The participant's latest unfinished session, or a new one with the server's settings."""
-    found = latest_open_session(config.home, participant)
-    if found:
-        return found
-    with Session.create(
-        config.home, config.env_id, budget_s=config.budget_s, scale=config.scale, participant=participant, hold=False
-    ) as s:
-        return s.id
+    config.home.mkdir(parents=True, exist_ok=True)
+    # Two first connections at once must not make two sessions: one at a time decides.
+    with open(config.home / ".ssh-session.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = latest_open_session(config.home, participant)
+        if found:
+            return found
+        with Session.create(
+            config.home,
+            config.env_id,
+            budget_s=config.budget_s,
+            scale=config.scale,
+            participant=participant,
+            hold=False,
+        ) as s:
+            return s.id
 
 
 class Server:
@@ -230,8 +239,10 @@ class Server:
             start_new_session=True, preexec_fn=_controlling_tty, env=self._child_env(process.get_terminal_type()),
         )  # fmt: skip
         os.close(slave)
+        redirected = False
         try:
-            await process.redirect(stdin=master, stdout=master)
+            await process.redirect(stdin=master, stdout=master)  # from here on asyncssh owns (and closes) master
+            redirected = True
             waiter = asyncio.create_task(child.wait())
             closed = asyncio.create_task(process.wait_closed())
             await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -245,7 +256,7 @@ class Server:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(child.pid, signal.SIGKILL)
                     await child.wait()
-            with contextlib.suppress(OSError):
+            if not redirected:
                 os.close(master)
         process.exit(child.returncode or 0)
 
