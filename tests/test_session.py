@@ -211,3 +211,22 @@ def test_private_state_is_outside_the_workspace(selftest: Session) -> None:
         assert private.exists()
         assert ws not in private.resolve().parents
     assert sorted(p.name for p in ws.iterdir()) == ["solution.py"]
+
+
+def test_periodic_snapshots_follow_working_time_and_samples_are_recorded(home: Path) -> None:
+    clock = FakeTime()
+    with Session.create(
+        home, "selftest", budget_s=3600, kind="agent", snapshot_interval_s=60, time_source=clock, hold=False
+    ) as s:
+        s.call("status")  # starts the agent's clock
+        s.tick()
+        assert [r["trigger"] for r in s.recorder.snapshots()] == ["start"]
+        clock.advance(61)
+        s.tick()
+        assert [r["trigger"] for r in s.recorder.snapshots()] == ["start", "periodic"]
+        s.call("pause", {"reason": "break"})
+        clock.advance(600)  # paused time is not working time: no snapshot is due
+        s.tick()
+        assert len(s.recorder.snapshots()) == 2
+        samples = s.recorder.query("select * from resource_samples")
+        assert samples and "cpu_percent" in samples[0]["data"] and "gpu_status" in samples[0]["data"]
