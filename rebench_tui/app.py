@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import events, work
@@ -18,6 +19,7 @@ from textual.app import App, ComposeResult, SuspendNotSupported, SystemCommand
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Markdown, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from rebench_tui.keys import KEYS, bindings, key_label
 from rebench_tui.screens.modals import ChoiceModal, HelpScreen, MessageModal, NoteModal, ReasonModal, confirm_choices
@@ -229,9 +231,7 @@ class RebenchApp(App):
     # -- resources ------------------------------------------------------------------------------
     @work(thread=True, group="resources", exclusive=True)
     def sample(self) -> None:
-        """One sample a second; the next is taken only after the last was shown (no pile-up)."""
-        from textual.worker import get_current_worker
-
+        """One sample a second, taken after the last one (no pile-up); stops with the app."""
         worker = get_current_worker()
         sampler = ResourceSampler(self._workspace())
         try:
@@ -241,10 +241,8 @@ class RebenchApp(App):
         finally:
             sampler.close()
 
-    def _workspace(self):
-        from pathlib import Path
-
-        return Path(self.status.get("workspace") or ".")
+    def _workspace(self) -> Path:
+        return Path(self.status["workspace"])
 
     def on_resource_sample(self, message: ResourceSample) -> None:
         self.resources_panel.show(message.sample)
