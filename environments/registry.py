@@ -11,6 +11,7 @@ DEFAULT_ENV = "prefix_sum"
 _ENVIRONMENTS: dict[str, str] = {
     "prefix_sum": "environments.prefix_sum.env:PrefixSum",
     "selftest": "environments.selftest.env:SelfTest",
+    "selftest_hidden": "environments.selftest.env:SelfTestHidden",
 }
 
 

@@ -230,3 +230,17 @@ def test_periodic_snapshots_follow_working_time_and_samples_are_recorded(home: P
         assert len(s.recorder.snapshots()) == 2
         samples = s.recorder.query("select * from resource_samples")
         assert samples and "cpu_percent" in samples[0]["data"] and "gpu_status" in samples[0]["data"]
+
+
+def test_hidden_score_environment_shows_only_validity_and_message(home: Path) -> None:
+    with Session.create(home, "selftest_hidden", budget_s=3600, kind="agent") as s:
+        write_solution(s, "def answer():\n    return 0.7\n")
+        scored = s.call("score")
+        assert set(scored.structured) == {"id", "working_s", "valid", "message", "snapshot"}
+        assert scored.structured["valid"] and "0.7" not in scored.text
+        logged = s.call("score_log").structured["scores"][0]
+        assert "raw" not in logged and "normalized" not in logged
+        assert "best_normalized" not in s.call("status").structured
+        submitted = s.call("submit").structured
+        assert "final_normalized" not in submitted and "final_raw" not in submitted
+        assert s.recorder.session()["final_raw"] == 0.7  # recorded, never shown

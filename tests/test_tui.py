@@ -209,3 +209,20 @@ async def test_command_palette_and_help_list_every_action(home: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_text = str(app.screen.query_one(Markdown).source)
         assert all(k.help in help_text for k in KEYS)
+
+
+async def test_hidden_score_environment_shows_validity_only(home: Path) -> None:
+    with Session.create(home, "selftest_hidden", kind="human", budget_s=3600, hold=False) as s:
+        (s.workspace / "solution.py").write_text("def answer():\n    return 0.7\n")
+        sid = s.id
+    async with tui(home, sid, sample_resources=False) as (app, pilot):
+        await resume(app, pilot)
+        await pilot.press("s")
+        table = app.query_one("#score-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        headers = [str(c.label) for c in table.columns.values()]
+        assert headers == ["#", "at", "valid", "message"]
+        last = str(app.query_one("#last-score", Static).render())
+        assert "valid" in last and "0.7" not in last
+        assert "hidden" in str(app.query_one("#best-score", Static).render())
+        assert not app.query_one(ScorePlot).display

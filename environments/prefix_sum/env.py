@@ -31,7 +31,7 @@ class PrefixSum(Environment):
     resources = Resources(cpus=2, gpus=0, memory_gb=8)
     # `resources` above is the cpu scale's; the gpu scale wants this.
     gpu_resources = Resources(cpus=8, gpus=1, memory_gb=64)
-    scales = {  # noqa: RUF012
+    scales = {
         # n makes the starting solution take ~120 ms a call on 2 cores (the reference ~9 ms).
         "cpu": ScaleConfig(
             "cpu",

@@ -26,7 +26,7 @@ class SelfTest(Environment):
     aggregation = "max"
     score_visible = True
     resources = Resources(cpus=1, gpus=0, memory_gb=1)
-    scales = {  # noqa: RUF012
+    scales = {
         "cpu": ScaleConfig("cpu", score_timeout_s=5, memory_limit_mb=400),
         "gpu": ScaleConfig("gpu", score_timeout_s=5, memory_limit_mb=400),
     }
@@ -52,4 +52,17 @@ class SelfTest(Environment):
         value = module.answer()
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             return ScoreResult.invalid(f"answer() returned {value!r}, not a finite number")
-        return ScoreResult(float(value), {"answer": value}, {"secret_checked": True})
+        # A hidden-score environment's message must not give the score away.
+        message = {"answer": value} if self.score_visible else {"result": "valid answer"}
+        return ScoreResult(float(value), message, {"secret_checked": True, "answer": value})
+
+
+class SelfTestHidden(SelfTest):
+    """The same, with the score hidden from the participant (as RE-Bench's scaling-law task)."""
+
+    id = "selftest_hidden"
+    title = "Harness self-test, hidden score"
+    score_visible = False
+
+    def instructions(self, scale: str) -> str:
+        return super().instructions(scale) + "\nThe score is hidden: scoring tells only whether it was valid.\n"
