@@ -224,6 +224,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import csv
+
+    from session.report import load_sessions, png_plot, summarize, text_plot
+
+    sessions = [s for s in load_sessions(resolve_home(args.home)) if args.env is None or s.env_id == args.env]
+    rows = summarize(sessions)
+    if args.plot:
+        png_plot(rows, Path(args.plot))
+    if args.json:
+        _print_json(rows)
+    elif args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["environment", "group", "sessions", "mean_final", "best_final", "budget_s", "best_k", "score"])
+        for row in rows:
+            for point in row["curve"]:
+                writer.writerow(
+                    [row["environment"], row["group"], row["sessions"], row["mean_final"], row["best_final"],
+                     point["budget_s"], point["best_k"], point["best"]]
+                )  # fmt: skip
+    else:
+        for row in rows:
+            mean = "—" if row["mean_final"] is None else f"{row['mean_final']:.3f}"
+            best = "—" if row["best_final"] is None else f"{row['best_final']:.3f}"
+            note = "" if row["best_of_k"] else "  (hidden score or `last`: k = 1 only)"
+            print(f"{row['environment']:16} {row['group']:20} n={row['sessions']:<3} mean {mean}  best {best}{note}")
+        print()
+        print(text_plot(rows))
+    return 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from session.tools import REGISTRY
 
@@ -344,6 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pause the clock while none of a user's connections is open",
     )
+
+    p = add("report", cmd_report, "compare humans and agents: final scores and score against time budget (score@k)")
+    p.add_argument("--env", choices=environment_ids())
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true")
+    p.add_argument("--plot", metavar="PATH", help="also write the curves as a PNG")
 
     p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
     p.add_argument("session")

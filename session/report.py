@@ -1,0 +1,176 @@
+"""Comparing humans and agents: final scores, and normalized score against time budget.
+
+RE-Bench's headline curves: for a total budget T, an agent may split it into k
+attempts of T/k and keep the best (score@k); a human is scored by the best reached
+within T. Each session's score log says what it had reached by any working time, so
+one set of sessions gives the whole curve. The expected best of k attempts drawn from
+n sessions uses the unbiased estimator of best-of-k evaluation (sorting the n values,
+the i-th smallest is the best of a random k-subset with probability C(i-1, k-1)/C(n, k)).
+Environments whose score is hidden or aggregated with `last` are reported at k = 1 only:
+repeated attempts would reveal the answer (RE-Bench excludes them from best-of-k too).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from math import comb
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BUDGETS_S = (1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600)
+
+
+@dataclass
+class SessionScores:
+    """What a report needs of one session: who, where, and its score log."""
+
+    session_id: str
+    env_id: str
+    kind: str
+    participant: str
+    aggregation: str
+    score_visible: bool
+    ended: bool
+    working_s: float
+    final_normalized: float | None
+    scores: list[tuple[float, float | None]] = field(default_factory=list)  # (working_s, normalized or None)
+
+    @property
+    def group(self) -> str:
+        """Humans are one group; each agent (by participant name) is its own."""
+        return "human" if self.kind == "human" else f"agent:{self.participant}"
+
+    def reached(self, t: float) -> float:
+        """The normalized score this session had reached by working time t (0 if nothing valid yet)."""
+        valid = [n for w, n in self.scores if w <= t and n is not None and not math.isnan(n)]
+        if not valid:
+            return 0.0
+        return valid[-1] if self.aggregation == "last" else max(valid)
+
+
+def expected_best_of_k(values: list[float], k: int) -> float:
+    """E[max of k values drawn without replacement from `values`] (exact, ties included)."""
+    n = len(values)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and {n}")
+    ordered = sorted(values)
+    total = comb(n, k)
+    return sum(comb(i, k - 1) * v for i, v in enumerate(ordered) if i >= k - 1) / total
+
+
+def best_of_k_allowed(sessions: list[SessionScores]) -> bool:
+    return all(s.score_visible and s.aggregation != "last" for s in sessions)
+
+
+def budget_curve(
+    sessions: list[SessionScores], budgets_s: tuple[float, ...] = DEFAULT_BUDGETS_S
+) -> list[dict[str, Any]]:
+    """For each budget T: score@k for every k that fits the sessions, and the best k."""
+    points = []
+    allowed = best_of_k_allowed(sessions)
+    for budget in budgets_s:
+        by_k: dict[int, float] = {}
+        for k in range(1, len(sessions) + 1 if allowed else 2):
+            by_k[k] = expected_best_of_k([s.reached(budget / k) for s in sessions], k)
+        best_k = max(by_k, key=lambda k: (by_k[k], -k))
+        points.append({"budget_s": budget, "score_at_k": by_k, "best_k": best_k, "best": by_k[best_k]})
+    return points
+
+
+def summarize(sessions: list[SessionScores], budgets_s: tuple[float, ...] = DEFAULT_BUDGETS_S) -> list[dict[str, Any]]:
+    """One row per (environment, participant group): counts, final scores, the budget curve."""
+    groups: dict[tuple[str, str], list[SessionScores]] = defaultdict(list)
+    for s in sessions:
+        groups[(s.env_id, s.group)].append(s)
+    rows = []
+    for (env_id, group), members in sorted(groups.items()):
+        finals = [s.final_normalized for s in members if s.ended and s.final_normalized is not None]
+        rows.append(
+            {
+                "environment": env_id,
+                "group": group,
+                "sessions": len(members),
+                "ended": sum(s.ended for s in members),
+                "mean_final": sum(finals) / len(finals) if finals else None,
+                "best_final": max(finals) if finals else None,
+                "best_of_k": best_of_k_allowed(members),
+                "curve": budget_curve(members, budgets_s),
+            }
+        )
+    return rows
+
+
+def load_sessions(home: Path) -> list[SessionScores]:
+    from environments.registry import UnknownEnvironment, load_environment
+    from recorder.store import Recorder
+    from session.clock import clock_state
+    from session.layout import list_session_ids, session_paths
+
+    out = []
+    for sid in list_session_ids(home):
+        recorder = Recorder(session_paths(home, sid).database)
+        try:
+            row = recorder.session()
+            scores = [(r["working_s"], r["normalized"]) for r in recorder.scores()]
+            working = clock_state(row, recorder.pauses(), time.time()).working_s
+        finally:
+            recorder.close()
+        try:
+            env = load_environment(row["env_id"])
+            aggregation, visible = env.aggregation, env.score_visible
+        except UnknownEnvironment:
+            aggregation, visible = "max", False
+        out.append(
+            SessionScores(
+                session_id=sid,
+                env_id=row["env_id"],
+                kind=row["kind"],
+                participant=row["participant"],
+                aggregation=aggregation,
+                score_visible=visible,
+                ended=row["ended_at"] is not None,
+                working_s=working,
+                final_normalized=row["final_normalized"],
+                scores=scores,
+            )
+        )
+    return out
+
+
+def text_plot(rows: list[dict[str, Any]], width: int = 60) -> str:
+    """Normalized score against budget, one bar line per group and budget (plain text)."""
+    lines = []
+    for row in rows:
+        lines.append(f"{row['environment']} / {row['group']} ({row['sessions']} sessions)")
+        for point in row["curve"]:
+            bar = "█" * round(min(point["best"], 1.5) / 1.5 * width)
+            hours = point["budget_s"] / 3600
+            lines.append(f"  {hours:5.1f} h  {point['best']:6.3f} k={point['best_k']:<3} {bar}")
+    return "\n".join(lines)
+
+
+def png_plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """The curves as a PNG (matplotlib, imported only here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({r["environment"] for r in rows})
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 4), squeeze=False)
+    for ax, env_id in zip(axes[0], envs, strict=True):
+        for row in (r for r in rows if r["environment"] == env_id):
+            hours = [p["budget_s"] / 3600 for p in row["curve"]]
+            ax.plot(hours, [p["best"] for p in row["curve"]], marker="o", label=f"{row['group']} (n={row['sessions']})")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("time budget (hours)")
+        ax.set_ylabel("normalized score (best k)")
+        ax.set_title(env_id)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
