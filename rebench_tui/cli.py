@@ -255,6 +255,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from recorder.export import export_jsonl
+    from recorder.store import Recorder
+    from session.layout import session_paths
+
+    paths = session_paths(resolve_home(args.home), args.session)
+    if not paths.database.exists():
+        raise CliError(f"no session {args.session!r}")
+    recorder = Recorder(paths.database)
+    try:
+        if args.output:
+            with open(args.output, "w") as f:
+                count = export_jsonl(recorder, f)
+            print(f"{count} rows written to {args.output}", file=sys.stderr)
+        else:
+            export_jsonl(recorder, sys.stdout)
+    finally:
+        recorder.close()
+    return 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from session.tools import REGISTRY
 
@@ -298,16 +319,34 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from session.catalog import session_rows
+    from session.clock import format_duration
+    from session.report import load_sessions
 
-    keys = ("id", "env_id", "scale", "participant", "kind", "ended_at", "end_reason", "final_normalized")
-    out = [{k: row[k] for k in keys} for row in session_rows(resolve_home(args.home))]
+    out = [
+        {
+            "id": s.session_id,
+            "environment": s.env_id,
+            "scale": s.scale,
+            "participant": s.participant,
+            "kind": s.kind,
+            "state": f"ended ({s.end_reason})" if s.ended else "open",
+            "working_s": round(s.working_s, 1),
+            "best_normalized": s.best_normalized if s.score_visible else None,
+            "final_normalized": s.final_normalized if s.score_visible else None,
+        }
+        for s in load_sessions(resolve_home(args.home))
+    ]
     if args.json:
         _print_json(out)
     else:
+        print(f"{'session':40} {'participant':12} {'kind':6} {'state':20} {'worked':>8} {'best':>6} {'final':>6}")
         for r in out:
-            state = f"ended ({r['end_reason']})" if r["ended_at"] else "open"
-            print(f"{r['id']:40} {r['participant']:12} {r['kind']:6} {state}")
+            best = "—" if r["best_normalized"] is None else f"{r['best_normalized']:.3f}"
+            final = "—" if r["final_normalized"] is None else f"{r['final_normalized']:.3f}"
+            print(
+                f"{r['id']:40} {r['participant']:12} {r['kind']:6} {r['state']:20} "
+                f"{format_duration(r['working_s']):>8} {best:>6} {final:>6}"
+            )
     return 0
 
 
@@ -382,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true")
     p.add_argument("--plot", metavar="PATH", help="also write the curves as a PNG")
+
+    p = add("export", cmd_export, "write a whole session as JSON lines (one object per row, `type` = its table)")
+    p.add_argument("session")
+    p.add_argument("--format", choices=["jsonl"], default="jsonl")
+    p.add_argument("--output", "-o", metavar="PATH")
 
     p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
     p.add_argument("session")

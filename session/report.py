@@ -37,6 +37,13 @@ class SessionScores:
     working_s: float
     final_normalized: float | None
     scores: list[tuple[float, float | None]] = field(default_factory=list)  # (working_s, normalized or None)
+    end_reason: str | None = None
+    scale: str = "cpu"
+
+    @property
+    def best_normalized(self) -> float | None:
+        """The session's score so far under its aggregation; None before any valid score."""
+        return self.reached(math.inf) if any(n is not None for _, n in self.scores) else None
 
     @property
     def group(self) -> str:
@@ -135,6 +142,8 @@ def load_sessions(home: Path) -> list[SessionScores]:
                 working_s=working,
                 final_normalized=row["final_normalized"],
                 scores=scores,
+                end_reason=row["end_reason"],
+                scale=row["scale"],
             )
         )
     return out
