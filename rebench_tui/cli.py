@@ -276,6 +276,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from rebench_tui.replay_app import open_replay
+
+    try:
+        app = open_replay(resolve_home(args.home), args.session)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    app.run()
+    return 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from session.tools import REGISTRY
 
@@ -421,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true")
     p.add_argument("--plot", metavar="PATH", help="also write the curves as a PNG")
+
+    p = add("replay", cmd_replay, "step through a recorded session (read-only)")
+    p.add_argument("session")
 
     p = add("export", cmd_export, "write a whole session as JSON lines (one object per row, `type` = its table)")
     p.add_argument("session")

@@ -212,5 +212,9 @@ class SnapshotRepo:
             self._run("checkout-index", "-a", "-f", f"--prefix={dest}/", index=index)
         return len(_split_nul(self._run("ls-tree", "-r", "-z", "--name-only", commit)))
 
+    def diff(self, base: str, commit: str) -> str:
+        """A stat summary and the patch between two snapshots."""
+        return self._run("diff", "--stat", "--patch", base, commit)
+
     def files(self, commit: str) -> list[str]:
         return _split_nul(self._run("ls-tree", "-r", "-z", "--name-only", commit))
