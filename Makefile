@@ -30,3 +30,4 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/snapshot_bench.py
 	$(BIN)/python bench/protocol_latency.py
+	$(BIN)/python bench/replay_report_bench.py
