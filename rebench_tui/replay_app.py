@@ -59,6 +59,7 @@ class ReplayApp(App):
         Binding("d", "toggle_diff", "Diff vs start/previous"),
         Binding("r", "restore", "Restore snapshot"),
         Binding("e", "export_cast", "Export .cast"),
+        Binding("p", "play_cast", "Play shell"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -67,6 +68,7 @@ class ReplayApp(App):
         self.replay = replay
         self.position = 0
         self.diff_against = "previous"
+        self._player = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -192,6 +194,31 @@ class ReplayApp(App):
                 self.notify(f"snapshot {snapshot['id']} restored to {dest} ({count} files)")
 
         self.push_screen(ReasonModal(f"Restore snapshot {snapshot['id']} to a new folder", "folder"), restore)
+
+    def action_play_cast(self) -> None:
+        """Play the shell recording in effect here, in real time (p again stops)."""
+        if self._player is not None:
+            self._player.stop()
+            self._player = None
+            return
+        cast = self.replay.cast_at(self.replay.index[self.position].wall) if len(self.replay) else None
+        if cast is None:
+            self.notify("no shell recording at this point", severity="warning")
+            return
+        text = self.replay.cast_text(cast["id"])
+        self.query_one(TabbedContent).active = "shell"
+        view = self.query_one("#shell-view", Static)
+        started = time.monotonic()
+        duration = cast["ended_wall"] - cast["started_wall"]
+
+        def frame() -> None:
+            elapsed = time.monotonic() - started
+            view.update(Text.from_ansi(cast_output(text, elapsed)[-20000:]))
+            if elapsed > duration and self._player is not None:
+                self._player.stop()
+                self._player = None
+
+        self._player = self.set_interval(0.1, frame)
 
     def action_export_cast(self) -> None:
         cast = self.replay.cast_at(self.replay.index[self.position].wall) if len(self.replay) else None

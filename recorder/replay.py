@@ -123,4 +123,4 @@ def cast_output(cast: str, until_s: float | None = None) -> str:
             break
         if code == "o":
             out.append(data)
-    return "".join(out)
+    return "".join(out).replace("\r\n", "\n")  # a terminal's line ends, as text

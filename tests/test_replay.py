@@ -127,6 +127,11 @@ async def test_replay_screen_steps_jumps_restores_and_exports(home: Path, tmp_pa
         await pilot.press("end")
         assert "ended" in str(app.query_one("#replay-clock").render())
 
+        await pilot.press("p")  # play the shell recording in the screen
+        shell_view = app.query_one("#shell-view")
+        await until(pilot, lambda: "replayed shell output" in str(shell_view.render()))
+        assert app.query_one("TabbedContent").active == "shell"
+
         dest = tmp_path / "restored"
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ReasonModal))
