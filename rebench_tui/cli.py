@@ -373,7 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--home", help="root of all sessions (default: $REBENCH_HOME or the user's data folder)")
+        # SUPPRESS: without --home here, the one given before the command (or none) stands.
+        p.add_argument(
+            "--home",
+            default=argparse.SUPPRESS,
+            help="root of all sessions (default: $REBENCH_HOME or the user's data folder)",
+        )
         p.set_defaults(handler=handler)
         return p
 
