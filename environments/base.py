@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 Aggregation = Literal["min", "max", "last"]
-SCALES = ("cpu", "gpu")
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,11 @@ class Environment(ABC):
             return self.scales[name]
         except KeyError:
             raise ValueError(f"environment {self.id!r} has no scale {name!r}; scales: {sorted(self.scales)}") from None
+
+    def resources_for(self, scale: str) -> Resources:
+        """The resources a scale needs; environments whose scales differ override this."""
+        self.scale(scale)
+        return self.resources
 
     @property
     def folder(self) -> Path:
