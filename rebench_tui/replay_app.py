@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -178,10 +179,16 @@ class ReplayApp(App):
         view.update(Text.from_ansi(cast_output(text, until)[-20000:]))
 
     # -- restoring and exporting ---------------------------------------------------------------
+    def _in_effect(self, lookup, what: str) -> dict[str, Any] | None:
+        """The snapshot or shell recording in effect at the current event (and say so if none)."""
+        found = lookup(self.replay.index[self.position].wall) if len(self.replay) else None
+        if found is None:
+            self.notify(f"no {what} at this point", severity="warning")
+        return found
+
     def action_restore(self) -> None:
-        snapshot = self.replay.snapshot_at(self.replay.index[self.position].wall) if len(self.replay) else None
+        snapshot = self._in_effect(self.replay.snapshot_at, "snapshot")
         if snapshot is None:
-            self.notify("no snapshot at this point", severity="warning")
             return
 
         def restore(dest: str | None) -> None:
@@ -201,9 +208,8 @@ class ReplayApp(App):
             self._player.stop()
             self._player = None
             return
-        cast = self.replay.cast_at(self.replay.index[self.position].wall) if len(self.replay) else None
+        cast = self._in_effect(self.replay.cast_at, "shell recording")
         if cast is None:
-            self.notify("no shell recording at this point", severity="warning")
             return
         text = self.replay.cast_text(cast["id"])
         self.query_one(TabbedContent).active = "shell"
@@ -221,14 +227,17 @@ class ReplayApp(App):
         self._player = self.set_interval(0.1, frame)
 
     def action_export_cast(self) -> None:
-        cast = self.replay.cast_at(self.replay.index[self.position].wall) if len(self.replay) else None
+        cast = self._in_effect(self.replay.cast_at, "shell recording")
         if cast is None:
-            self.notify("no shell recording at this point", severity="warning")
             return
 
         def export(dest: str | None) -> None:
             if dest:
-                Path(dest).expanduser().write_text(self.replay.cast_text(cast["id"]))
+                try:
+                    Path(dest).expanduser().write_text(self.replay.cast_text(cast["id"]))
+                except OSError as exc:
+                    self.notify(f"could not write {dest}: {exc}", severity="error")
+                    return
                 self.notify(f"wrote {dest} (play it with `asciinema play {dest}`)")
 
         default = f"{self.replay.session['id']}-shell-{cast['id']}.cast"
