@@ -16,6 +16,9 @@ from typing import Any, Literal
 
 Aggregation = Literal["min", "max", "last"]
 
+# Small datasets and models the environments ship (outside every workspace).
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -70,6 +73,8 @@ class Environment(ABC):
     score_visible: bool = True
     resources: Resources
     scales: dict[str, ScaleConfig]
+    # The working-time budget a session gets by default (RE-Bench: 8 hours).
+    budget_s: float = 8 * 3600
 
     def scale(self, name: str) -> ScaleConfig:
         try:
