@@ -94,6 +94,11 @@ class Environment(ABC):
 
         return Path(sys.modules[type(self).__module__].__file__).resolve().parent
 
+    def protected_paths(self) -> list[Path]:
+        """Files the participant must never read (reference solutions, held-out sources): root-only
+        when the harness runs isolated. Environments that ship more private data add it here."""
+        return [self.folder / "reference", DATA_DIR / self.id / "reference"]
+
     @abstractmethod
     def instructions(self, scale: str) -> str:
         """Markdown shown to the participant."""

@@ -223,6 +223,15 @@ class Recorder:
         )
         return row
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """A named JSON value stored once per recording (e.g. the session's confinement)."""
+        row = {"key": key, "value": _json(value)}
+        self._writer.write(lambda db: db["meta"].upsert(row, pk="key"))
+
+    def meta(self, key: str) -> Any:
+        found = self.query("select value from meta where key = ?", (key,))
+        return json.loads(found[0]["value"]) if found else None
+
     def set_heartbeat(self, holder: str | None, pid: int | None, wall: float) -> None:
         row = {"id": 1, "holder": holder, "pid": pid, "wall": wall}
         self._writer.write(lambda db: db["heartbeat"].upsert(row, pk="id"))

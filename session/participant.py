@@ -1,9 +1,9 @@
 """The one place where participant processes start: `run` commands, the shell, scorers.
 
-Everything the participant's code does goes through `spawn_participant`, so the
-resource profile and privilege separation (a separate Unix user, cgroups) can be
-added here later without touching callers. A started process leads its own process
-group, so a timeout or a memory kill takes its children with it.
+Everything the participant's code does goes through `spawn_participant`, which applies
+the session's `Confinement` (its account, cgroups, network namespace, CPUs and GPUs).
+A started process leads its own process group, so a timeout or a memory kill takes its
+children with it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from session.isolation import Confinement
+    from session.isolation.confinement import Role
 
 DEFAULT_OUTPUT_CAP = 64 * 1024
 # Variables that would point a participant's process at the harness's private state.
@@ -35,13 +40,21 @@ def spawn_participant(
     argv: Sequence[str],
     cwd: Path,
     env: Mapping[str, str] | None = None,
+    *,
+    confinement: Confinement | None = None,
+    role: Role = "participant",
     **popen_kwargs,
 ) -> subprocess.Popen:
     """Start a participant process as the leader of a new session and process group."""
+    argv = list(argv)
+    extra = dict(env or {})
+    if confinement is not None:
+        argv = confinement.wrap(argv, role)
+        extra = {**confinement.environment(role), **extra}
     return subprocess.Popen(
-        list(argv),
+        argv,
         cwd=str(cwd),
-        env=participant_environment(env),
+        env=participant_environment(extra),
         start_new_session=True,
         **popen_kwargs,
     )
@@ -123,10 +136,21 @@ def run_participant(
     memory_limit_mb: float | None = None,
     output_cap: int = DEFAULT_OUTPUT_CAP,
     poll_s: float = 0.1,
+    confinement: Confinement | None = None,
+    role: Role = "participant",
 ) -> Finished:
     """Run to completion under a timeout and an optional memory cap (whole process tree)."""
     started = time.monotonic()
-    proc = spawn_participant(argv, cwd, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = spawn_participant(
+        argv,
+        cwd,
+        env,
+        confinement=confinement,
+        role=role,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     reader = _CappedReader(proc.stdout, output_cap)
     reader.start()
     timed_out = out_of_memory = False

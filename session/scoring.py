@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from environments.base import Environment, ScoreResult
+from session.isolation import Confinement
 from session.participant import run_participant
 
 
@@ -26,6 +27,7 @@ def run_scorer(
     *,
     timeout_s: float | None = None,
     memory_limit_mb: float | None = None,
+    confinement: Confinement | None = None,
 ) -> ScoreResult:
     config = env.scale(scale)
     timeout_s = config.score_timeout_s if timeout_s is None else timeout_s
@@ -51,7 +53,9 @@ def run_scorer(
         str(private),
         str(result_file),
     ]
-    finished = run_participant(argv, workspace, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb)
+    finished = run_participant(
+        argv, workspace, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb, confinement=confinement, role="scorer"
+    )
     evidence = {
         "returncode": finished.returncode,
         "duration_s": round(finished.duration_s, 3),

@@ -34,6 +34,7 @@ from recorder.snapshots import SnapshotRepo
 from recorder.store import Recorder
 from session.aggregate import aggregate
 from session.clock import ClockState, TimeSource, clock_state
+from session.isolation import Confinement, ResourceProfile
 from session.layout import SessionPaths, new_session_id, session_paths
 from session.resources import ResourceSampler
 from session.tools import REGISTRY, InvalidArguments, ToolError, ToolResult, UnknownTool
@@ -80,6 +81,14 @@ class Session:
         self.env: Environment = load_environment(self.env_id)
         self.snapshots = SnapshotRepo(paths.snapshot_git, paths.workspace)
         self.calibration: CalibrationLookup = find_calibration(self.env, self.scale, home)
+        recorded = recorder.meta("confinement")
+        self.confinement: Confinement = (
+            Confinement.from_json(recorded)
+            if recorded
+            else Confinement.unrecorded(ResourceProfile.build(self.env.resources_for(self.scale)))
+        )
+        self._counters_seen: dict[str, int] | None = None
+        self._counters_lock = threading.Lock()
         self._end_lock = threading.Lock()
         self._clock_lock = threading.Lock()
         self.score_lock = threading.Lock()
@@ -92,6 +101,7 @@ class Session:
         self._sampled_at = -RESOURCE_SAMPLE_S
         self.holding = hold and self._acquire_holder()
         if self.holding:
+            self.confinement.ensure(self.id)
             self._recover_outage()
             self._ticker = threading.Thread(target=self._tick_loop, name="session-clock", daemon=True)
             self._ticker.start()
@@ -112,13 +122,19 @@ class Session:
         snapshot_interval_s: float = 600,
         hold: bool = True,
         time_source: TimeSource | None = None,
+        isolation: bool = True,
+        profile: dict[str, Any] | None = None,
     ) -> Session:
+        """Lay out and record a new session. `profile` overrides the environment's resources
+        (cpus, gpus, memory_mb, max_processes, network); `isolation=False` runs unconfined."""
         if kind not in KINDS:
             raise SessionError(f"kind must be one of {KINDS}, not {kind!r}")
         if budget_s <= 0:
             raise SessionError("the budget must be positive")
         env = load_environment(env_id)
         env.scale(scale)
+        resource_profile = ResourceProfile.build(env.resources_for(scale), **(profile or {}))
+        participant = participant or getpass.getuser()
         paths = session_paths(home, new_session_id(env_id))
         paths.workspace.mkdir(parents=True)
         paths.env_private.mkdir(parents=True)
@@ -132,7 +148,7 @@ class Session:
                     "id": paths.id,
                     "env_id": env_id,
                     "scale": scale,
-                    "participant": participant or getpass.getuser(),
+                    "participant": participant,
                     "kind": kind,
                     "budget_s": float(budget_s),
                     "ceiling_s": float(ceiling_s if ceiling_s is not None else 2 * budget_s),
@@ -143,12 +159,28 @@ class Session:
                 }
             )
             SnapshotRepo(paths.snapshot_git, paths.workspace).init()
+            confinement = Confinement.setup(
+                paths.id,
+                resource_profile,
+                participant=participant,
+                home=home,
+                session_root=paths.root,
+                workspace=paths.workspace,
+                private=paths.private,
+                env_private=paths.env_private,
+                protect=env.protected_paths(),
+                enabled=isolation,
+            )
+            recorder.set_meta("confinement", confinement.to_json())
         except BaseException:
             shutil.rmtree(paths.root, ignore_errors=True)
             raise
         session = cls(home, paths, recorder, hold=hold, time_source=time_source)
         session.take_snapshot("start")
         session._record_lifecycle("created", {"env": env_id, "scale": scale, "kind": kind})
+        session._record_lifecycle("confinement", confinement.to_json())
+        if confinement.warning:
+            log.warning("session %s: %s", session.id, confinement.warning)
         return session
 
     @classmethod
@@ -236,11 +268,25 @@ class Session:
             if self._sampler is None:
                 self._sampler = ResourceSampler(self.workspace)
             self.recorder.add_resource_sample(now, state.working_s, self._sampler.sample())
+            self.record_confinement_events()
         if state.running and self.snapshot_interval_s > 0:
             last = self.recorder.query("select max(working_s) as w from snapshots where trigger != 'start'")
             last_w = last[0]["w"] or 0.0
             if state.working_s - last_w >= self.snapshot_interval_s:
                 self.take_snapshot("periodic")
+
+    def record_confinement_events(self) -> list[Any]:
+        """Record each limit the kernel enforced since the last look (memory kills, refused forks)."""
+        with self._counters_lock:
+            if self._counters_seen is None:
+                self._counters_seen = self.recorder.meta("confinement_counters") or {}
+            events = self.confinement.events_since(self._counters_seen)
+            if events:
+                self._counters_seen = self.confinement.counters()
+                self.recorder.set_meta("confinement_counters", self._counters_seen)
+        for event in events:
+            self.record("isolation", event.name, client="kernel", args={"count": event.count, "message": event.message})
+        return events
 
     # -- the clock -----------------------------------------------------------------------
     def clock(self) -> ClockState:
@@ -355,6 +401,7 @@ class Session:
                 "snapshot": snapshot["id"],
             }
             self._record_lifecycle("ended", summary)
+            self.confinement.release()
             return summary
 
     def record_cast(self, started_wall: float, ended_wall: float, cast: str, client: str) -> int:

@@ -22,22 +22,29 @@ MAX_TIMEOUT_S = 4 * 3600
 )
 def run(session, args) -> ToolResult:
     timeout_s = float(args.get("timeout_s", 600))
+    before = session.confinement.counters()
     finished = run_participant(
         ["bash", "-c", args["command"]],
         session.workspace,
         timeout_s=timeout_s,
         env={"REBENCH_SESSION": session.id},
+        confinement=session.confinement,
     )
+    enforced = session.confinement.events_since(before)
+    session.record_confinement_events()
     data = {
         "exit_code": finished.returncode,
         "output": finished.output,
         "truncated_bytes": finished.truncated_bytes,
         "timed_out": finished.timed_out,
         "duration_s": round(finished.duration_s, 3),
+        "limits_enforced": [e.message for e in enforced],
     }
     text = finished.output
     if finished.timed_out:
         text += f"\n[timed out after {timeout_s:g} s; the command's processes were killed]"
     elif finished.returncode:
         text += f"\n[exit code {finished.returncode}]"
+    for event in enforced:
+        text += f"\n[{event.message}]"
     return ToolResult(text, data)

@@ -35,7 +35,13 @@ def score(session, args) -> ToolResult:
         working_s = session.clock().working_s
         snapshot = session.take_snapshot("score")
         started = time.monotonic()
-        result = run_scorer(session.env, session.scale, session.workspace, session.paths.env_private)
+        result = run_scorer(
+            session.env,
+            session.scale,
+            session.workspace,
+            session.paths.env_private,
+            confinement=session.confinement,
+        )
         duration = time.monotonic() - started
         normalized = session.normalize(result.raw)
         score_id = session.recorder.add_score(

@@ -1,0 +1,265 @@
+"""How participant processes are confined, decided once per session and recorded.
+
+Without root nothing but CPU affinity can be enforced: the session says so (one-line
+warning, `isolated: false` in the record). As root, each command is prefixed so that
+it joins the session's cgroups, enters its network namespace (policy "none") and drops
+to the participant's (or the scorer's) account before the real program starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from session.isolation import accounts
+from session.isolation.cgroups import SessionCgroup
+from session.isolation.profile import ResourceProfile
+
+Role = Literal["participant", "scorer", "agent"]
+NETNS_DIR = Path("/run/netns")
+# Joins every cgroup given as arguments, then becomes the rest of the command line.
+_JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; n=$((n-1)); shift; done; exec "$@"'
+_LIMITS = ("user", "memory", "processes", "cpus", "gpus", "network")
+
+
+@dataclass(frozen=True)
+class ConfinementEvent:
+    name: str  # "oom_kill" | "pids_max"
+    count: int
+    message: str
+
+
+@dataclass
+class Confinement:
+    """The profile, how each of its limits is enforced here (or why not), and the accounts."""
+
+    profile: ResourceProfile
+    enforced: dict[str, str] = field(default_factory=dict)
+    not_enforced: dict[str, str] = field(default_factory=dict)
+    participant_user: str | None = None
+    scorer_user: str | None = None
+    cgroup: SessionCgroup | None = None
+    netns: str | None = None
+    protected: list[str] = field(default_factory=list)
+    homes: dict[str, str] = field(default_factory=dict)  # account -> its HOME (caches, shell history)
+
+    @property
+    def isolated(self) -> bool:
+        """Privilege separation is on and every limit of the profile is enforced by the kernel."""
+        return self.participant_user is not None and not self.not_enforced
+
+    @property
+    def warning(self) -> str | None:
+        if self.participant_user is None:
+            why = self.not_enforced.get("user", "isolation is off")
+            return f"isolation is off ({why}): participant processes run as the harness's own user"
+        if self.not_enforced:
+            return "isolation is partial: " + "; ".join(f"{k} {v}" for k, v in self.not_enforced.items())
+        return None
+
+    # -- deciding ------------------------------------------------------------------------
+    @classmethod
+    def setup(
+        cls,
+        session_id: str,
+        profile: ResourceProfile,
+        *,
+        participant: str,
+        home: Path,
+        session_root: Path,
+        workspace: Path,
+        private: Path,
+        env_private: Path,
+        protect: list[Path],
+        enabled: bool = True,
+    ) -> Confinement:
+        c = cls(profile)
+        c.enforced["gpus"] = f"CUDA_VISIBLE_DEVICES={profile.cuda_visible_devices or '(none)'}"
+        if not enabled or os.geteuid() != 0:
+            return c._unconfined("turned off by the operator" if not enabled else "not running as root")
+        blocked = accounts.unreachable_ancestor(workspace, home)
+        if blocked is not None:
+            return c._unconfined(f"{blocked} cannot be entered by other users; use another home (REBENCH_HOME)")
+        participant_account = accounts.ensure_account(accounts.account_name(accounts.PARTICIPANT_PREFIX, participant))
+        scorer_account = accounts.ensure_account(
+            accounts.account_name(accounts.SCORER_PREFIX, participant), extra_group=participant_account.name
+        )
+        accounts.secure_session(
+            home, session_root, workspace, private, env_private, participant_account, scorer_account
+        )
+        c.participant_user, c.scorer_user = participant_account.name, scorer_account.name
+        c.homes = {a.name: str(accounts.account_home(home, a)) for a in (participant_account, scorer_account)}
+        c.enforced["user"] = f"participant runs as {c.participant_user}, the scorer as {c.scorer_user}"
+        c.protected = accounts.protect_paths(protect)
+        c.cgroup = SessionCgroup.create(f"{session_id}", profile.memory_mb, profile.max_processes, profile.cpu_list)
+        c._decide_limits()
+        c.netns = c._make_netns(session_id) if profile.network == "none" else None
+        if profile.network == "none" and c.netns is None:
+            c.not_enforced["network"] = "could not create a network namespace"
+        elif profile.network == "none":
+            c.enforced["network"] = f"network namespace {c.netns} (loopback only)"
+        else:
+            c.enforced["network"] = "allowed by policy"
+        return c
+
+    def _unconfined(self, why: str) -> Confinement:
+        self.not_enforced["user"] = why
+        self.not_enforced["memory"] = "polled by the harness for `run` commands and the scorer only"
+        self.not_enforced["processes"] = why
+        if self.profile.network == "none":
+            self.not_enforced["network"] = why
+        else:
+            self.enforced["network"] = "allowed by policy"
+        affinity = f"CPU affinity {self.profile.cpu_list} only (a process may widen it)"
+        self.not_enforced["cpus"] = affinity if shutil.which("taskset") else why
+        return self
+
+    def _decide_limits(self) -> None:
+        group = self.cgroup
+        how = group.how if group else (lambda _: None)
+        if memory := how("memory"):
+            self.enforced["memory"] = f"{memory} ({self.profile.memory_mb} MB)"
+        else:
+            self.not_enforced["memory"] = "no memory cgroup here: polled by the harness for `run` and the scorer"
+        if pids := how("pids"):
+            self.enforced["processes"] = f"{pids} ({self.profile.max_processes})"
+        else:
+            self.enforced["processes"] = f"RLIMIT_NPROC per account ({self.profile.max_processes})"
+        if cpus := how("cpuset"):
+            self.enforced["cpus"] = f"{cpus} ({self.profile.cpu_list})"
+        else:
+            self.not_enforced["cpus"] = f"CPU affinity {self.profile.cpu_list} only (a process may widen it)"
+
+    @staticmethod
+    def _make_netns(session_id: str) -> str | None:
+        name = f"rebench-{session_id}"
+        if (NETNS_DIR / name).exists():
+            return name
+        if not shutil.which("ip"):
+            return None
+        made = subprocess.run(["ip", "netns", "add", name], capture_output=True)
+        if made.returncode != 0:
+            return None
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], capture_output=True)
+        return name
+
+    def ensure(self, session_id: str) -> None:
+        """After a reboot: re-create the cgroups and the namespace this session was given."""
+        if os.geteuid() != 0 or self.participant_user is None:
+            return
+        if self.cgroup and not all(Path(d).is_dir() for _, d in self.cgroup.dirs.values()):
+            p = self.profile
+            self.cgroup = SessionCgroup.create(session_id, p.memory_mb, p.max_processes, p.cpu_list) or self.cgroup
+        if self.netns and not (NETNS_DIR / self.netns).exists():
+            self._make_netns(session_id)
+
+    def release(self) -> None:
+        """At the session's end: stop what is left of the participant's processes, free the kernel objects."""
+        if os.geteuid() != 0:
+            return
+        if self.cgroup:
+            self.cgroup.remove()
+        if self.netns:
+            subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True)
+
+    # -- confining a command -------------------------------------------------------------
+    def wrap(self, argv: list[str], role: Role = "participant") -> list[str]:
+        """`argv` prefixed so that it runs under this confinement (as far as this process may)."""
+        prefix: list[str] = []
+        cpus_by_affinity = "cpus" not in self.enforced
+        if os.geteuid() == 0 and self.participant_user is not None:
+            user = self.participant_user if role != "scorer" else self.scorer_user
+            if role != "agent":
+                if self.cgroup:
+                    files = self.cgroup.procs_files()
+                    prefix += ["/bin/sh", "-c", _JOIN_CGROUPS, "rebench-confine", str(len(files)), *files]
+                if self.netns:
+                    prefix += ["nsenter", f"--net={NETNS_DIR / self.netns}", "--"]
+                if not (self.cgroup and self.cgroup.how("pids")):
+                    prefix += ["prlimit", f"--nproc={self.profile.max_processes}", "--"]
+            prefix += ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+        if cpus_by_affinity and role != "agent" and shutil.which("taskset"):
+            prefix += ["taskset", "-c", self.profile.cpu_list]
+        return prefix + list(argv)
+
+    def environment(self, role: Role = "participant") -> dict[str, str]:
+        env = {"CUDA_VISIBLE_DEVICES": self.profile.cuda_visible_devices}
+        user = self.scorer_user if role == "scorer" else self.participant_user
+        if user and os.geteuid() == 0:
+            env.update(USER=user, LOGNAME=user, HOME=self.homes.get(user, "/tmp"))
+        return env
+
+    def counters(self) -> dict[str, int]:
+        return self.cgroup.counters() if self.cgroup else {}
+
+    def events_since(self, before: dict[str, int]) -> list[ConfinementEvent]:
+        """What the kernel enforced since `before` (a `counters()` reading)."""
+        after = self.counters()
+        out = []
+        if (n := after.get("oom_kill", 0) - before.get("oom_kill", 0)) > 0:
+            out.append(
+                ConfinementEvent(
+                    "oom_kill", n, f"{n} process(es) killed at the session's memory cap of {self.profile.memory_mb} MB"
+                )
+            )
+        if (n := after.get("pids_max", 0) - before.get("pids_max", 0)) > 0:
+            out.append(
+                ConfinementEvent(
+                    "pids_max", n, f"{n} fork(s) refused at the session's cap of {self.profile.max_processes} processes"
+                )
+            )
+        return out
+
+    def grant_socket(self, path: Path) -> None:
+        """Let the participant's account reach the daemon socket (the tools), nothing more."""
+        if os.geteuid() == 0 and self.participant_user is not None:
+            import pwd
+
+            os.chown(path, 0, pwd.getpwnam(self.participant_user).pw_gid)
+            os.chmod(path, 0o660)
+
+    # -- recording -----------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "isolated": self.isolated,
+            "profile": self.profile.to_json(),
+            "enforced": self.enforced,
+            "not_enforced": self.not_enforced,
+            "participant_user": self.participant_user,
+            "scorer_user": self.scorer_user,
+            "cgroup": self.cgroup.to_json() if self.cgroup else None,
+            "netns": self.netns,
+            "protected": self.protected,
+            "homes": self.homes,
+            "warning": self.warning,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Confinement:
+        return cls(
+            profile=ResourceProfile.from_json(data["profile"]),
+            enforced=dict(data.get("enforced") or {}),
+            not_enforced=dict(data.get("not_enforced") or {}),
+            participant_user=data.get("participant_user"),
+            scorer_user=data.get("scorer_user"),
+            cgroup=SessionCgroup.from_json(data["cgroup"]) if data.get("cgroup") else None,
+            netns=data.get("netns"),
+            protected=list(data.get("protected") or []),
+            homes=dict(data.get("homes") or {}),
+        )
+
+    @classmethod
+    def unrecorded(cls, profile: ResourceProfile) -> Confinement:
+        """For sessions recorded before isolation existed: nothing was enforced."""
+        c = cls(profile)
+        for key in _LIMITS:
+            c.not_enforced[key] = "not recorded (session older than isolation)"
+        return c
+
+    def summary(self) -> str:
+        state = "isolated" if self.isolated else ("partly isolated" if self.participant_user else "not isolated")
+        return f"{state}: {self.profile.describe()}"
