@@ -80,6 +80,8 @@ def run_agent(
     ceiling_s: float | None = None,
     tcp: bool = False,
     grace_s: float = 10.0,
+    isolation: bool = True,
+    profile: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the agent to the end of its session; returns the session's final summary."""
     with Session.create(
@@ -91,8 +93,11 @@ def run_agent(
         participant=participant or "agent",
         scale=scale,
         hold=False,
+        isolation=isolation,
+        profile=profile,
     ) as created:
         session_id, workspace, database = created.id, created.workspace, created.paths.database
+        confinement = created.confinement
     socket_path = ensure_daemon(home, session_id, tcp="127.0.0.1:0" if tcp else None)
     agent_env = {"REBENCH_SESSION": session_id, "REBENCH_SOCKET": str(socket_path)}
     info = daemon_info(home, session_id) or {}
@@ -108,7 +113,17 @@ def run_agent(
         recorder.record_event(
             wall=now, working_s=0.0, kind="lifecycle", name="agent_started", result={"command": list(command)}
         )
-        proc = spawn_participant(command, workspace, agent_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The agent's own process runs as the participant (it reaches the network for its model);
+        # the commands it runs through the tools get the whole confinement in the daemon.
+        proc = spawn_participant(
+            command,
+            workspace,
+            agent_env,
+            confinement=confinement,
+            role="agent",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         readers = [
             _OutputRecorder(proc.stdout, "stdout", recorder, sys.stdout.buffer),
             _OutputRecorder(proc.stderr, "stderr", recorder, sys.stderr.buffer),

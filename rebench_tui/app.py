@@ -30,6 +30,7 @@ from rebench_tui.widgets.resources import ResourcesPanel
 from rebench_tui.widgets.score import ScorePanel
 from rebench_tui.widgets.snapshots import SnapshotTable
 from session.clock import format_duration
+from session.isolation import Confinement
 from session.resources import ResourceSampler
 
 TIME_LEFT_ALERTS = (3600, 900, 300)
@@ -123,6 +124,10 @@ class RebenchApp(App):
         panel.configure(s["score_visible"])
         if s.get("calibration_warning"):
             self.notify(s["calibration_warning"], severity="warning", timeout=15)
+        if isolation := s.get("isolation"):
+            self.resources_panel.show_isolation(isolation)
+            if isolation.get("warning"):
+                self.notify(isolation["warning"], severity="warning", timeout=15)
         remaining = s["clock"]["remaining_s"]
         self._alerted = {t for t in TIME_LEFT_ALERTS if remaining <= t}
         self.connected.set()
@@ -244,6 +249,10 @@ class RebenchApp(App):
     def _workspace(self) -> Path:
         return Path(self.status["workspace"])
 
+    def _confinement(self) -> Confinement | None:
+        recorded = self.status.get("isolation")
+        return Confinement.from_json(recorded) if recorded else None
+
     def on_resource_sample(self, message: ResourceSample) -> None:
         self.resources_panel.show(message.sample)
 
@@ -354,11 +363,14 @@ class RebenchApp(App):
             self.notify("resume the clock to use the shell", severity="warning")
             return
         env = {"REBENCH_SESSION": self.client.session_id}
+        # Started by root (a local operator), the shell gets the session's confinement here; started
+        # as the participant (over SSH), this process and so the shell are already confined.
+        confinement = self._confinement()
         try:
             with self.suspend():
-                cast = run_shell(self._workspace(), self.shell_command, env)
+                cast = run_shell(self._workspace(), self.shell_command, env, confinement)
         except SuspendNotSupported:  # no real terminal (tests, pipes): run it unattended
-            cast = await asyncio.to_thread(run_shell, self._workspace(), self.shell_command, env)
+            cast = await asyncio.to_thread(run_shell, self._workspace(), self.shell_command, env, confinement)
         self.mark_activity()
         await self.client.record_cast(cast.started_wall, cast.ended_wall, cast.text())
         self.notify(f"shell session recorded ({cast.ended_wall - cast.started_wall:.0f} s)")

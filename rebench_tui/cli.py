@@ -60,6 +60,36 @@ def coerce_args(schema: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
 
 
 # -- commands ------------------------------------------------------------------------------
+def _cpu_list(text: str) -> list[int]:
+    try:
+        return [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of CPU or GPU numbers: {text!r} (e.g. 0,1)") from None
+
+
+def _add_isolation_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("resource profile (the same for every participant process; default: the environment's)")
+    g.add_argument("--cpus", type=_cpu_list, metavar="LIST", help="CPU numbers, e.g. 0,1")
+    g.add_argument("--gpus", type=_cpu_list, metavar="LIST", help="GPU numbers made visible ('' for none)")
+    g.add_argument("--memory-mb", type=int, metavar="MB", help="memory cap of all participant processes together")
+    g.add_argument("--max-processes", type=int, default=512)
+    g.add_argument("--network", choices=["none", "allowed"], default="allowed")
+    g.add_argument("--no-isolation", action="store_true", help="run participant processes unconfined (recorded)")
+
+
+def _isolation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    profile = {"max_processes": args.max_processes, "network": args.network}
+    for key in ("cpus", "gpus", "memory_mb"):
+        if getattr(args, key) is not None:
+            profile[key] = getattr(args, key)
+    return {"isolation": not args.no_isolation, "profile": profile}
+
+
+def _warn_isolation(session: Any) -> None:
+    if session.confinement.warning:
+        print(f"warning: {session.confinement.warning}", file=sys.stderr)
+
+
 def cmd_new(args: argparse.Namespace) -> int:
     from session.session import Session
 
@@ -73,7 +103,9 @@ def cmd_new(args: argparse.Namespace) -> int:
         kind=args.kind,
         scale=args.scale,
         snapshot_interval_s=args.snapshot_every,
+        **_isolation_kwargs(args),
     ) as session:
+        _warn_isolation(session)
         if args.json:
             _print_json(
                 {
@@ -163,6 +195,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         scale=args.scale,
         ceiling_s=args.ceiling,
         tcp=args.tcp,
+        **_isolation_kwargs(args),
     )
     if args.json:
         _print_json(summary)
@@ -217,6 +250,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         budget_s=args.budget,
         scale=args.scale,
         pause_when_disconnected=args.pause_when_disconnected,
+        **_isolation_kwargs(args),
     )
     config.authorized_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(KeyboardInterrupt):
@@ -250,6 +284,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             best = "—" if row["best_final"] is None else f"{row['best_final']:.3f}"
             note = "" if row["best_of_k"] else "  (hidden score or `last`: k = 1 only)"
             print(f"{row['environment']:16} {row['group']:20} n={row['sessions']:<3} mean {mean}  best {best}{note}")
+            for m in row["members"]:
+                final = "—" if m["final_normalized"] is None else f"{m['final_normalized']:.3f}"
+                print(f"    {m['session']:44} final {final:>6}  {m['isolation']}")
         print()
         print(text_plot(rows))
     return 0
@@ -344,6 +381,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             "working_s": round(s.working_s, 1),
             "best_normalized": s.best_normalized if s.score_visible else None,
             "final_normalized": s.final_normalized if s.score_visible else None,
+            "isolated": s.isolated,
+            "isolation": s.isolation_summary,
         }
         for s in load_sessions(resolve_home(args.home))
     ]
@@ -356,7 +395,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             final = "—" if r["final_normalized"] is None else f"{r['final_normalized']:.3f}"
             print(
                 f"{r['id']:40} {r['participant']:12} {r['kind']:6} {r['state']:20} "
-                f"{format_duration(r['working_s']):>8} {best:>6} {final:>6}"
+                f"{format_duration(r['working_s']):>8} {best:>6} {final:>6}  {'' if r['isolated'] else 'NOT isolated'}"
             )
     return 0
 
@@ -395,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--snapshot-every", type=_duration, default=600.0, help="periodic snapshot interval")
     p.add_argument("--json", action="store_true")
+    _add_isolation_options(p)
 
     p = add("call", cmd_call, "call one tool of a session")
     p.add_argument("session")
@@ -410,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--tcp", action="store_true", help="also serve TCP on loopback (address and token in the env)")
     p.add_argument("--json", action="store_true")
+    _add_isolation_options(p)
     p.add_argument("agent_command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
 
     p = add("daemon", cmd_daemon, "start (or find) a session's daemon and print where it serves")
@@ -430,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pause the clock while none of a user's connections is open",
     )
+    _add_isolation_options(p)
 
     p = add("report", cmd_report, "compare humans and agents: final scores and score against time budget (score@k)")
     p.add_argument("--env", choices=environment_ids())

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from session.isolation import Confinement
 from session.participant import spawn_participant
 
 MAX_CAST_BYTES = 3 * 2**20  # fits one protocol message
@@ -94,7 +95,12 @@ def default_shell() -> list[str]:
     return [os.environ.get("SHELL") or "/bin/bash", "-i"]
 
 
-def run_shell(workspace: Path, command: Sequence[str] | None = None, env: dict[str, str] | None = None) -> Cast:
+def run_shell(
+    workspace: Path,
+    command: Sequence[str] | None = None,
+    env: dict[str, str] | None = None,
+    confinement: Confinement | None = None,
+) -> Cast:
     """Run the shell to its end in a pty, forwarding the terminal when there is one."""
     command = list(command or default_shell())
     interactive = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
@@ -105,7 +111,14 @@ def run_shell(workspace: Path, command: Sequence[str] | None = None, env: dict[s
     cast = Cast(cols, rows, time.time(), command)
     child_env = {"TERM": os.environ.get("TERM", "xterm-256color"), **(env or {})}
     proc = spawn_participant(
-        command, workspace, child_env, stdin=slave, stdout=slave, stderr=slave, preexec_fn=_make_controlling_tty
+        command,
+        workspace,
+        child_env,
+        confinement=confinement,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=_make_controlling_tty,
     )
     os.close(slave)
     saved = termios.tcgetattr(stdin_fd) if interactive else None

@@ -20,7 +20,7 @@ import signal
 import sys
 import termios
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import asyncssh
 
 from session.catalog import latest_open_session
 from session.client import AsyncDaemonClient, ensure_daemon
+from session.isolation import Confinement
 from session.session import Session
 
 log = logging.getLogger("rebench.ssh")
@@ -44,6 +45,8 @@ class ServerConfig:
     scale: str = "cpu"
     pause_when_disconnected: bool = False
     tui_args: tuple[str, ...] = ()
+    isolation: bool = True
+    profile: dict[str, Any] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -133,6 +136,8 @@ def current_session(config: ServerConfig, participant: str) -> str:
             scale=config.scale,
             participant=participant,
             hold=False,
+            isolation=config.isolation,
+            profile=config.profile,
         ) as s:
             return s.id
 
@@ -229,14 +234,32 @@ class Server:
             env["TERM"] = term
         return env
 
+    async def _confined(self, session_id: str, argv: list[str], env: dict[str, str]) -> list[str]:
+        """The participant's TUI and MCP bridge run under the session's confinement (its account,
+        cgroups and network namespace), so everything they start is confined too. The daemon
+        is started first, as the harness: a confined process could not start it."""
+        await asyncio.to_thread(ensure_daemon, self.config.home, session_id)
+
+        def read() -> Confinement:
+            with Session.open(self.config.home, session_id, hold=False) as s:
+                return s.confinement
+
+        confinement = await asyncio.to_thread(read)
+        env.update(confinement.environment("participant"))
+        return confinement.wrap(argv, "participant")
+
     async def _tui(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
         master, slave = os.openpty()
         cols, rows = process.term_size[:2]
         fcntl.ioctl(master, termios.TIOCSWINSZ, _winsize(cols or 80, rows or 24))
+        env = self._child_env(process.get_terminal_type())
+        argv = await self._confined(
+            session_id, [sys.executable, "-m", "rebench_tui.cli", "attach", session_id, *self.config.tui_args], env
+        )
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rebench_tui.cli", "attach", session_id, *self.config.tui_args,
+            *argv,
             stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True, preexec_fn=_controlling_tty, env=self._child_env(process.get_terminal_type()),
+            start_new_session=True, preexec_fn=_controlling_tty, env=env,
         )  # fmt: skip
         os.close(slave)
         redirected = False
@@ -261,10 +284,12 @@ class Server:
         process.exit(child.returncode or 0)
 
     async def _mcp(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
+        env = self._child_env(None)
+        argv = await self._confined(session_id, [sys.executable, "-m", "rebench_tui.cli", "mcp", session_id], env)
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rebench_tui.cli", "mcp", session_id,
+            *argv,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=self._child_env(None),
+            env=env,
         )  # fmt: skip
         await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
         process.exit(await child.wait())

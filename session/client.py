@@ -120,7 +120,7 @@ def ensure_daemon(home: Path, session_id: str, *, tcp: str | None = None, timeou
     argv = [sys.executable, "-m", "session.daemon", "--home", str(home), session_id]
     if tcp:
         argv += ["--tcp", tcp]
-    with open(files["log"], "ab") as log:
+    with open(os.open(files["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

@@ -99,6 +99,7 @@ class Daemon:
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
+        self.session.confinement.grant_socket(path)
         return server
 
     def _write_info(self, path: Path, socket_path: Path, tcp_address: str | None) -> None:

@@ -51,6 +51,7 @@ def spawn_participant(
     if confinement is not None:
         argv = confinement.wrap(argv, role)
         extra = {**confinement.environment(role), **extra}
+    popen_kwargs.setdefault("umask", 0o022)  # files stay readable to the scorer (the workspace's group)
     return subprocess.Popen(
         argv,
         cwd=str(cwd),

@@ -39,6 +39,20 @@ class SessionScores:
     scores: list[tuple[float, float | None]] = field(default_factory=list)  # (working_s, normalized or None)
     end_reason: str | None = None
     scale: str = "cpu"
+    isolation: dict[str, Any] | None = None  # the recorded confinement (None: recorded before isolation)
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.isolation and self.isolation.get("isolated"))
+
+    @property
+    def isolation_summary(self) -> str:
+        """The resource profile and whether the kernel enforced it, in a few words."""
+        if not self.isolation:
+            return "not isolated (not recorded)"
+        from session.isolation import Confinement
+
+        return Confinement.from_json(self.isolation).summary()
 
     @property
     def best_normalized(self) -> float | None:
@@ -105,6 +119,16 @@ def summarize(sessions: list[SessionScores], budgets_s: tuple[float, ...] = DEFA
                 "best_final": max(finals) if finals else None,
                 "best_of_k": best_of_k_allowed(members),
                 "curve": budget_curve(members, budgets_s),
+                "not_isolated": sum(not s.isolated for s in members),
+                "members": [
+                    {
+                        "session": s.session_id,
+                        "final_normalized": s.final_normalized if s.score_visible else None,
+                        "isolated": s.isolated,
+                        "isolation": s.isolation_summary,
+                    }
+                    for s in members
+                ],
             }
         )
     return rows
@@ -123,6 +147,7 @@ def load_sessions(home: Path) -> list[SessionScores]:
             row = recorder.session()
             scores = [(r["working_s"], r["normalized"]) for r in recorder.scores()]
             working = clock_state(row, recorder.pauses(), time.time()).working_s
+            isolation = recorder.meta("confinement")
         finally:
             recorder.close()
         try:
@@ -144,6 +169,7 @@ def load_sessions(home: Path) -> list[SessionScores]:
                 scores=scores,
                 end_reason=row["end_reason"],
                 scale=row["scale"],
+                isolation=isolation,
             )
         )
     return out

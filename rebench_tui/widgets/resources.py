@@ -24,6 +24,7 @@ class ResourcesPanel(Vertical):
         self.gpu: deque[float] = deque(maxlen=HISTORY)
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="res-isolation")
         yield Static("sampling…", id="res-cpu")
         yield Sparkline([], id="spark-cpu")
         yield Static("", id="res-ram")
@@ -31,6 +32,15 @@ class ResourcesPanel(Vertical):
         yield Static("", id="res-disk")
         yield Static("", id="res-gpu")
         yield Sparkline([], id="spark-gpu")
+
+    def show_isolation(self, isolation: dict[str, Any]) -> None:
+        """The session's resource profile and which of its limits this host enforces."""
+        lines = [("isolated" if isolation["isolated"] else "[b]NOT isolated[/b]") + " — the limits every process gets:"]
+        for key, how in isolation["enforced"].items():
+            lines.append(f"  {key}: {how}")
+        for key, why in isolation["not_enforced"].items():
+            lines.append(f"  {key}: [b]not enforced[/b] ({why})")
+        self.query_one("#res-isolation", Static).update("\n".join(lines))
 
     def show(self, sample: dict[str, Any]) -> None:
         self.cpu.append(sample["cpu_percent"])

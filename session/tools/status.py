@@ -24,6 +24,7 @@ def status(session, args) -> ToolResult:
         "snapshots": len(session.recorder.snapshots()),
         "score_visible": session.env.score_visible,
         "calibration_warning": session.calibration.warning,
+        "isolation": session.confinement.to_json(),
         "ended": state.ended,
         "usage": session.recorder.usage_totals(),
         "tool_calls": session.recorder.query("select count(*) as n from events where kind = 'tool'")[0]["n"],
@@ -46,6 +47,9 @@ def status(session, args) -> ToolResult:
     ]
     if data.get("best_normalized") is not None:
         lines.append(f"best: {data['best_normalized']:.3f} normalized (raw {data['best_raw']:.4f})")
+    lines.append(f"isolation: {session.confinement.summary()}")
     if data["calibration_warning"]:
         lines.append(f"warning: {data['calibration_warning']}")
+    if session.confinement.warning:
+        lines.append(f"warning: {session.confinement.warning}")
     return ToolResult("\n".join(lines), data)

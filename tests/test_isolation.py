@@ -1,0 +1,260 @@
+"""Matched conditions, enforced: accounts, cgroups and the network namespace, on real processes.
+
+Tests marked `needs_root` run where the harness can isolate (CI runs as root) and skip
+elsewhere with the reason; the rest show what a single unprivileged user gets: the
+warning and the "not isolated" record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import site
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import psutil
+import pytest
+from conftest import REPO, stop_daemons
+
+from rebench_tui.ssh import Server, ServerConfig
+from session.isolation import Confinement
+from session.isolation.cgroups import available_controllers
+from session.layout import list_session_ids, session_paths
+from session.session import Session
+
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="isolation needs root (CI runs as root)")
+needs_cgroups = pytest.mark.skipif(
+    not IS_ROOT or not {"memory", "pids", "cpuset"} <= available_controllers().keys(),
+    reason="needs root and the memory, pids and cpuset cgroup controllers",
+)
+
+
+@pytest.fixture
+def open_home() -> Iterator[Path]:
+    """A home other users can enter (pytest's own tmp folders are 0700, which isolation refuses)."""
+    base = Path(tempfile.mkdtemp(prefix="rebench-iso-", dir="/tmp"))
+    os.chmod(base, 0o711)
+    home = base / "home"
+    home.mkdir()
+    yield home
+    stop_daemons(home)
+    for sid in list_session_ids(home):
+        with Session.open(home, sid, hold=False) as s:
+            s.confinement.release()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def run(session: Session, command: str, timeout_s: float = 60) -> dict:
+    result = session.call("run", {"command": command, "timeout_s": timeout_s})
+    return {"text": result.text, **result.structured}
+
+
+def started(home: Path, participant: str = "alice", env: str = "selftest", **profile) -> Session:
+    s = Session.create(home, env, budget_s=3600, kind="agent", participant=participant, profile=profile or None)
+    s.call("resume", {"reason": "test"})
+    return s
+
+
+@needs_root
+def test_a_participant_reaches_its_workspace_and_nothing_private(open_home: Path) -> None:
+    with started(open_home) as s:
+        assert s.confinement.isolated or s.confinement.participant_user, s.confinement.to_json()
+        me = run(s, "id -un; echo $HOME")
+        assert me["text"].split()[0] == "rbp-alice"
+
+        work = run(s, "echo mine > notes.txt && cat notes.txt && cat solution.py")
+        assert work["exit_code"] == 0 and "mine" in work["text"] and "def answer" in work["text"]
+
+        reference = s.env.folder / "reference" / "solution.py"
+        for path in (s.paths.database, s.paths.env_private / "secret.json", reference):
+            read = run(s, f"cat {path}")
+            assert read["exit_code"] != 0 and "Permission denied" in read["text"], (path, read["text"])
+        listing = run(s, f"ls {s.paths.private} {s.paths.snapshot_git}")
+        assert listing["exit_code"] != 0 and "Permission denied" in listing["text"]
+
+        forge = run(
+            s,
+            f"python3 -c \"import sqlite3; db = sqlite3.connect('{s.paths.database}'); "
+            "db.execute('insert into scores (wall, working_s, raw, valid) values (0, 0, 99, 1)'); db.commit()\"",
+        )
+        assert forge["exit_code"] != 0 and "unable to open database" in forge["text"]
+        assert all(r["raw"] != 99 for r in s.recorder.scores())
+
+
+@needs_root
+def test_the_scorer_runs_as_its_own_account_and_cannot_write_the_score_log(open_home: Path) -> None:
+    with started(open_home, participant="carol") as s:
+        db = s.paths.database
+        (s.workspace / "solution.py").write_text(
+            "import getpass, sqlite3\n"
+            "def answer():\n"
+            "    assert getpass.getuser() == 'rbs-carol', getpass.getuser()\n"
+            "    try:\n"
+            f"        sqlite3.connect('{db}').execute('insert into scores (raw) values (99)').connection.commit()\n"
+            "        return 99\n"
+            "    except sqlite3.Error:\n"
+            "        return 1\n"
+        )
+        os.chown(s.workspace / "solution.py", pwd.getpwnam("rbp-carol").pw_uid, -1)
+        result = s.call("score").structured
+        assert result["valid"], result
+        assert result["raw"] == 1.0  # the write to the log failed; only the harness recorded the score
+        assert [r["raw"] for r in s.recorder.scores()] == [1.0]
+
+
+@needs_cgroups
+def test_a_process_over_the_memory_cap_is_killed_and_recorded(open_home: Path) -> None:
+    with started(open_home, memory_mb=200) as s:
+        hog = run(s, "python3 -c \"b = bytearray(600 * 2**20); print('survived', len(b))\"")
+        assert hog["exit_code"] != 0 and "survived" not in hog["text"]
+        assert any("memory cap of 200 MB" in m for m in hog["limits_enforced"]), hog
+        events = s.recorder.events("isolation")
+        assert [e["name"] for e in events] == ["oom_kill"] and events[0]["client"] == "kernel"
+        assert run(s, "echo still here")["text"].startswith("still here")  # the session goes on
+
+
+@needs_cgroups
+def test_a_fork_bomb_stops_at_the_process_cap(open_home: Path) -> None:
+    with started(open_home, max_processes=30) as s:
+        bomb = run(s, "for i in $(seq 60); do sleep 5 & done; wait", timeout_s=30)
+        assert "fork" in bomb["text"] or "Resource temporarily unavailable" in bomb["text"], bomb["text"][-500:]
+        assert any("processes" in m for m in bomb["limits_enforced"])
+        assert {e["name"] for e in s.recorder.events("isolation")} == {"pids_max"}
+
+
+@needs_cgroups
+def test_the_cpu_set_and_the_visible_gpus_are_applied(open_home: Path) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    with started(open_home, cpus=[cpus[-1]], gpus=[0]) as s:
+        out = run(s, "grep Cpus_allowed_list /proc/self/status; echo gpus=$CUDA_VISIBLE_DEVICES")["text"]
+        assert f"Cpus_allowed_list:\t{cpus[-1]}\n" in out and "gpus=0" in out
+        if len(cpus) > 1:  # widening the affinity is refused by the cpuset
+            widened = run(s, f"taskset -pc {cpus[0]} $$ >/dev/null 2>&1; grep Cpus_allowed_list /proc/self/status")
+            assert f"Cpus_allowed_list:\t{cpus[-1]}\n" in widened["text"]
+        status = s.call("status").structured["isolation"]
+        assert status["profile"]["cpus"] == [cpus[-1]] and status["profile"]["gpus"] == [0]
+        assert "cpuset" in status["enforced"]["cpus"]
+
+
+@needs_root
+def test_two_participants_cannot_read_each_others_workspace(open_home: Path) -> None:
+    with started(open_home, participant="alice") as alice, started(open_home, participant="bob") as bob:
+        (alice.workspace / "idea.txt").write_text("alice's idea")
+        peek = run(bob, f"cat {alice.workspace}/idea.txt; ls {alice.workspace}")
+        assert "alice's idea" not in peek["text"] and "Permission denied" in peek["text"]
+
+
+def _listener() -> tuple[socket.socket, int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    threading.Thread(target=lambda: [server.accept()[0].close() for _ in range(4)], daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+CONNECT = (
+    "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')\""
+)
+
+
+@needs_root
+def test_with_network_none_a_connection_fails(open_home: Path) -> None:
+    server, port = _listener()
+    try:
+        with started(open_home, network="none") as closed, started(open_home, participant="dave") as open_:
+            blocked = run(closed, CONNECT.format(port=port))
+            assert blocked["exit_code"] != 0 and "connected" not in blocked["text"]
+            assert "network namespace" in closed.confinement.enforced["network"]
+            allowed = run(open_, CONNECT.format(port=port))  # the same command with the network allowed
+            assert allowed["exit_code"] == 0 and "connected" in allowed["text"], allowed["text"]
+    finally:
+        server.close()
+
+
+@needs_root
+async def test_the_ssh_server_starts_the_participants_processes_as_their_account(open_home: Path, tmp_path) -> None:
+    keys = Path(tempfile.mkdtemp(dir=open_home))
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    (keys / "erin").write_text(key.export_public_key().decode())
+    config = ServerConfig(home=open_home, authorized_dir=keys, host_key=keys / "host", env_id="selftest")
+    acceptor = await Server(config).start("127.0.0.1", 0)
+    port = acceptor.sockets[0].getsockname()[1]
+    try:
+        async with asyncssh.connect("127.0.0.1", port, username="erin", client_keys=[key], known_hosts=None) as conn:
+            bridge = await conn.create_process("mcp", encoding=None)
+            bridge.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}\n')
+            assert b"status" in await asyncio.wait_for(bridge.stdout.readline(), 30)
+            bridges = [
+                p.username()
+                for p in psutil.process_iter()
+                if {"rebench_tui.cli", "mcp"} <= set(p.cmdline()) and p.name() != "setpriv"
+            ]
+            assert bridges == ["rbp-erin"], bridges
+            bridge.stdin.write_eof()
+            await bridge.wait(timeout=30)
+    finally:
+        acceptor.close()
+        await acceptor.wait_closed()
+
+
+def _as_nobody(argv: list[str], home: Path) -> subprocess.CompletedProcess:
+    """The real command line as an unprivileged user (as root: `nobody`, through the system Python,
+    because the venv's own interpreter may live under a folder other users cannot enter)."""
+    env = {**os.environ, "REBENCH_HOME": str(home), "HOME": str(home)}
+    python = [sys.executable]
+    if IS_ROOT:
+        system = shutil.which("python3", path="/usr/bin:/bin")
+        if (
+            system is None
+            or subprocess.run(
+                [system, "-c", f"import sys; assert sys.version_info[:2] == {sys.version_info[:2]}"]
+            ).returncode
+        ):
+            pytest.skip("no system python3 of this minor version to run the harness as another user")
+        python = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", system]
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), *site.getsitepackages()])
+    return subprocess.run(
+        [*python, "-m", "rebench_tui.cli", *argv],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+    )  # fmt: skip
+
+
+def test_without_root_isolation_is_off_with_a_warning_and_recorded(open_home: Path) -> None:
+    if IS_ROOT:
+        os.chown(open_home, pwd.getpwnam("nobody").pw_uid, -1)
+    created = _as_nobody(["new", "--env", "selftest", "--budget", "1h", "--json"], open_home)
+    assert created.returncode == 0, created.stderr
+    warnings = [line for line in created.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: isolation is off (not running as root): participant processes run as the "
+                        "harness's own user"]  # fmt: skip
+    sid = json.loads(created.stdout)["id"]
+    status = _as_nobody(["call", sid, "status", "--json"], open_home)
+    assert status.returncode == 0, status.stderr
+    isolation = json.loads(status.stdout)["isolation"]
+    assert isolation["isolated"] is False and isolation["not_enforced"]["user"] == "not running as root"
+    listed = _as_nobody(["sessions"], open_home)
+    assert "NOT isolated" in listed.stdout
+    report = _as_nobody(["report"], open_home)
+    assert f"{sid}" in report.stdout and "not isolated: CPUs" in report.stdout
+
+
+@needs_root
+def test_an_operator_can_turn_isolation_off_and_the_record_says_so(open_home: Path) -> None:
+    with Session.create(open_home, "selftest", kind="agent", participant="frank", isolation=False) as s:
+        assert not s.confinement.isolated and s.confinement.not_enforced["user"] == "turned off by the operator"
+        s.call("resume", {"reason": "test"})
+        assert run(s, "id -un")["text"].split()[0] == "root"
+        recorded = Confinement.from_json(s.recorder.meta("confinement"))
+        assert recorded.summary().startswith("not isolated")
+    assert session_paths(open_home, s.id).database.exists()
