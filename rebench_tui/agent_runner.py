@@ -74,7 +74,7 @@ def run_agent(
     command: Sequence[str],
     *,
     env_id: str,
-    budget_s: float,
+    budget_s: float | None = None,
     participant: str | None = None,
     scale: str = "cpu",
     ceiling_s: float | None = None,

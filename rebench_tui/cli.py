@@ -115,7 +115,7 @@ def cmd_new(args: argparse.Namespace) -> int:
                     "scale": session.scale,
                     "kind": session.kind,
                     "participant": session.participant,
-                    "budget_s": args.budget,
+                    "budget_s": session.recorder.session()["budget_s"],
                     "home": str(home),
                 }
             )
@@ -360,9 +360,37 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
+    from session.clock import format_duration
+
+    rows = []
     for env_id in environment_ids():
         env = load_environment(env_id)
-        print(f"{env_id:16} {env.title} (aggregation {env.aggregation}, scales {', '.join(env.scales)})")
+        for name, config in env.scales.items():
+            r = env.resources_for(name)
+            rows.append(
+                {
+                    "environment": env_id,
+                    "title": env.title,
+                    "scale": name,
+                    "budget_s": env.budget_s,
+                    "aggregation": env.aggregation,
+                    "score_visible": env.score_visible,
+                    "resources": {"cpus": r.cpus, "gpus": r.gpus, "memory_gb": r.memory_gb},
+                    "score_timeout_s": config.score_timeout_s,
+                }
+            )
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'environment':17} {'scale':5} {'budget':>7} {'cpus':>4} {'gpus':>4} {'memory':>7} {'scorer':>7}  task")
+    for r in rows:
+        res = r["resources"]
+        hidden = "" if r["score_visible"] else ", score hidden"
+        print(
+            f"{r['environment']:17} {r['scale']:5} {format_duration(r['budget_s']):>7} {res['cpus']:>4} "
+            f"{res['gpus']:>4} {res['memory_gb']:>5g}GB {r['score_timeout_s']:>6g}s  "
+            f"{r['title']} ({r['aggregation']}{hidden})"
+        )
     return 0
 
 
@@ -427,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("new", cmd_new, "create a session and print its id")
     p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
-    p.add_argument("--budget", type=_duration, default=8 * 3600.0, help="working-time budget, e.g. 8h, 90m")
+    p.add_argument("--budget", type=_duration, help="working-time budget, e.g. 8h, 90m (default: the environment's)")
     p.add_argument("--ceiling", type=_duration, default=None, help="wall-clock ceiling (default 2x budget)")
     p.add_argument("--participant")
     p.add_argument("--kind", choices=["human", "agent"], default="human")
@@ -444,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("agent", cmd_agent, "run an agent command as the participant of a new agent session")
     p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
-    p.add_argument("--budget", type=_duration, default=8 * 3600.0)
+    p.add_argument("--budget", type=_duration, help="working-time budget (default: the environment's)")
     p.add_argument("--ceiling", type=_duration, default=None)
     p.add_argument("--participant")
     p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
@@ -464,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-key", help="kept between starts; made on first start (default HOME/ssh/host_key)")
     p.add_argument("--authorized-keys", metavar="DIR", help="DIR/<username> holds that user's keys")
     p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
-    p.add_argument("--budget", type=_duration, default=8 * 3600.0)
+    p.add_argument("--budget", type=_duration, help="working-time budget (default: the environment's)")
     p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
     p.add_argument(
         "--pause-when-disconnected",
@@ -507,7 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--ship", action="store_true", help="write into the environment's shipped calibration.json")
 
-    add("envs", cmd_envs, "list the environments")
+    p = add("envs", cmd_envs, "list the environments with their scales, budgets and resources")
+    p.add_argument("--json", action="store_true")
     p = add("sessions", cmd_sessions, "list the sessions under the home")
     p.add_argument("--json", action="store_true")
     return parser

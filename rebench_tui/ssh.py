@@ -41,7 +41,7 @@ class ServerConfig:
     authorized_dir: Path
     host_key: Path
     env_id: str = "prefix_sum"
-    budget_s: float = 8 * 3600
+    budget_s: float | None = None  # None: the environment's own budget
     scale: str = "cpu"
     pause_when_disconnected: bool = False
     tui_args: tuple[str, ...] = ()

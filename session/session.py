@@ -114,7 +114,7 @@ class Session:
         home: Path,
         env_id: str,
         *,
-        budget_s: float = 8 * 3600,
+        budget_s: float | None = None,
         ceiling_s: float | None = None,
         participant: str | None = None,
         kind: str = "human",
@@ -129,10 +129,11 @@ class Session:
         (cpus, gpus, memory_mb, max_processes, network); `isolation=False` runs unconfined."""
         if kind not in KINDS:
             raise SessionError(f"kind must be one of {KINDS}, not {kind!r}")
-        if budget_s <= 0:
-            raise SessionError("the budget must be positive")
         env = load_environment(env_id)
         env.scale(scale)
+        budget_s = env.budget_s if budget_s is None else budget_s
+        if budget_s <= 0:
+            raise SessionError("the budget must be positive")
         resource_profile = ResourceProfile.build(env.resources_for(scale), **(profile or {}))
         participant = participant or getpass.getuser()
         paths = session_paths(home, new_session_id(env_id))

@@ -80,6 +80,9 @@ def test_a_participant_reaches_its_workspace_and_nothing_private(open_home: Path
         for path in (s.paths.database, s.paths.env_private / "secret.json", reference):
             read = run(s, f"cat {path}")
             assert read["exit_code"] != 0 and "Permission denied" in read["text"], (path, read["text"])
+        scorer_code = s.env.folder / "env.py"
+        tamper = run(s, f"echo 'raise SystemExit' >> {scorer_code}")
+        assert tamper["exit_code"] != 0 and "Permission denied" in tamper["text"]
         listing = run(s, f"ls {s.paths.private} {s.paths.snapshot_git}")
         assert listing["exit_code"] != 0 and "Permission denied" in listing["text"]
 

@@ -226,3 +226,13 @@ async def test_hidden_score_environment_shows_validity_only(home: Path) -> None:
         assert "valid" in last and "0.7" not in last
         assert "hidden" in str(app.query_one("#best-score", Static).render())
         assert not app.query_one(ScorePlot).display
+
+
+async def test_the_resources_tab_shows_the_profile_and_what_is_not_enforced(home: Path) -> None:
+    with Session.create(home, "selftest", kind="human", budget_s=3600, hold=False, isolation=False) as s:
+        sid = s.id
+    async with tui(home, sid, sample_resources=False) as (app, pilot):
+        await pilot.press("4")
+        text = str(app.query_one("#res-isolation", Static).render())
+        assert "NOT isolated" in text and "user: not enforced (turned off by the operator)" in text
+        assert "memory: not enforced" in text and "gpus: CUDA_VISIBLE_DEVICES=" in text
