@@ -1,0 +1,128 @@
+"""`rl_qa`: make a small GPT a better question answerer by RL from a judge, after METR's
+RE-Bench "finetune GPT-2 for QA with RL".
+
+The participant improves data/rl_qa/start.pt (a byte-level GPT pretrained on the shared
+corpus and warmed up on the Q/A format) using only `evaluate`, a pairwise judge that
+knows the training prompts' sources. The scorer answers ~100 held-out prompts (their
+sources never reach the workspace) and reports the mean win rate against the starting
+and the reference model; aggregation max. The judge travels to the workspace compiled
+and compressed in `judge.bin`. Scorer and build import torch; this module does not.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import re
+import shutil
+import zlib
+from pathlib import Path
+
+from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
+
+_HERE = Path(__file__).resolve().parent
+_DATA = DATA_DIR / "rl_qa"
+
+_COMMON = {"tie_seed": 0, "temperature": 0.0, "sample_seed": 0, "max_new": 100}
+
+
+def _build_info() -> dict:
+    try:
+        return json.loads((_DATA / "build_info.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def judge_payload(sources: dict[str, str], corpus_text: str) -> bytes:
+    """judge.bin: the judge's code (compiled), the training prompts' sources and the corpus text."""
+    code = compile((_HERE / "judge.py").read_text(), "rl_qa_judge", "exec")
+    return zlib.compress(marshal.dumps({"code": code, "sources": sources, "corpus": corpus_text}), 9)
+
+
+class RlQa(Environment):
+    id = "rl_qa"
+    title = "Finetune a small GPT for question answering with RL from a judge"
+    aggregation = "max"
+    score_visible = True
+    resources = Resources(cpus=2, gpus=0, memory_gb=4)
+    gpu_resources = Resources(cpus=8, gpus=1, memory_gb=64)
+    scales = {
+        # One scoring: ~100 greedy answers from a 0.26M-parameter model plus the judge, well under a minute.
+        "cpu": ScaleConfig(
+            "cpu", score_timeout_s=300, memory_limit_mb=3072, params={**_COMMON, "repeats": 5, "device": "cpu"}
+        ),
+        # A bigger policy and judge for one GPU: declared, but its models are not built or measured here.
+        "gpu": ScaleConfig(
+            "gpu",
+            score_timeout_s=600,
+            memory_limit_mb=32_768,
+            params={
+                **_COMMON,
+                "repeats": 9,
+                "device": "cuda",
+                "policy": {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256},
+            },
+        ),
+    }
+
+    def resources_for(self, scale: str) -> Resources:
+        return self.gpu_resources if self.scale(scale).params["device"] == "cuda" else self.resources
+
+    def protected_paths(self) -> list[Path]:
+        return [*super().protected_paths(), _DATA / "build_info.json"]
+
+    def _check_built(self, scale: str) -> None:
+        if self.scale(scale).params["device"] != "cpu":
+            raise RuntimeError("rl_qa's gpu scale has no built models yet (only the cpu scale is built and calibrated)")
+
+    def instructions(self, scale: str) -> str:
+        from environments.rl_qa import qa_data
+
+        config = self.scale(scale)
+        p = config.params
+        info = _build_info()
+        fields = {
+            "scale": config.name,
+            "n_train": str(sum(e.split == "rl" for e in qa_data.examples())),
+            "n_heldout": str(qa_data.N_HELDOUT),
+            "repeats": str(p["repeats"]),
+            "timeout": f"{config.score_timeout_s:g}",
+            "memory": f"{config.memory_limit_mb:,}",
+            "max_new": str(p["max_new"]),
+            "decoding": "greedily" if p["temperature"] == 0 else f"by sampling at temperature {p['temperature']:g}",
+            "heldout_ref": f"{info.get('heldout_win_reference_vs_start', float('nan')):.2f}",
+        }
+        text = (_HERE / "instructions.md").read_text()
+        return re.sub(r"\{\{(\w+)\}\}", lambda m: fields[m.group(1)], text)
+
+    def prepare(self, workspace: Path, private: Path, scale: str) -> None:
+        """The starting model and code, the training prompts, the corpus and the compiled judge
+        (training prompts only) in the workspace; held-out prompts and sources in private."""
+        from environments.rl_qa import qa_data
+        from environments.text_corpus import build_corpus
+
+        self._check_built(scale)
+        examples = qa_data.examples()
+        rl = [e for e in examples if e.split == "rl"]
+        held = [e for e in examples if e.split == "heldout"]
+        corpus_text = build_corpus().train.decode("utf-8")
+        shutil.copy(_DATA / "start.pt", workspace / "model.pt")
+        shutil.copy(_DATA / "start.pt", workspace / "start_model.pt")
+        shutil.copy(_HERE.parent / "tiny_gpt.py", workspace / "model.py")
+        shutil.copy(_HERE / "policy.py", workspace / "qa.py")
+        for name in ("evaluate.py", "train_rl.py"):
+            shutil.copy(_HERE / "start" / name, workspace / name)
+        (workspace / "train_prompts.json").write_text(json.dumps([e.prompt for e in rl], indent=1) + "\n")
+        (workspace / "train.txt").write_text(corpus_text)
+        (workspace / "judge.bin").write_bytes(judge_payload({e.prompt: e.source for e in rl}, corpus_text))
+        (private / "heldout.json").write_text(json.dumps([{"prompt": e.prompt, "source": e.source} for e in held]))
+
+    def install_reference(self, workspace: Path, scale: str) -> None:
+        """The reference model (trained by build.py with best-of-n and finetuning) as model.pt."""
+        self._check_built(scale)
+        shutil.copy(_DATA / "reference" / "model.pt", workspace / "model.pt")
+
+    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+        from environments.rl_qa import scorer
+
+        return scorer.score(workspace, private, self.scale(scale))
