@@ -162,9 +162,17 @@ class Judgement:
         return asdict(self)
 
 
+def _traversable(path: Path) -> bool:
+    """Every folder from / to `path` may be entered by other users."""
+    path = path.resolve()
+    return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents])
+
+
 def compile_rust(source: str, workdir: Path | None = None, timeout_s: float = COMPILE_TIMEOUT_S) -> Compiled:
     """Compile `source` in a fresh folder (inside `workdir` if given). The caller removes `folder`."""
     rustc = find_rustc()
+    if sandbox()[2] and workdir is not None and not _traversable(Path(workdir)):
+        workdir = None  # the unprivileged user must reach the binary: fall back to the system's temp folder
     folder = Path(tempfile.mkdtemp(prefix="rust-judge-", dir=workdir))
     os.chmod(folder, 0o755)
     (folder / "main.rs").write_text(source)

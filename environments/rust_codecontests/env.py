@@ -1,0 +1,85 @@
+"""`rust_codecontests`: a scaffold that makes a language model solve programming problems in Rust.
+
+After METR's RE-Bench "Scaffolding for Rust Codecontests". The participant writes `solve.py`,
+which uses an OpenAI-compatible chat model (configured by the operator: REBENCH_MODEL_URL,
+REBENCH_MODEL_NAME, REBENCH_MODEL_API_KEY) to write a Rust program per problem. Raw score: the
+fraction of held-out problems whose program compiles and passes every test; aggregation max.
+The problems are our own (data/rust_codecontests/): 31 for validation, in the workspace with
+their tests, and 30 held out, copied into the session's private folder only. Nothing heavy is
+imported here; the scorer lives in `scorer.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
+
+_HERE = Path(__file__).resolve().parent
+_DATA = DATA_DIR / "rust_codecontests"
+
+
+class RustCodeContests(Environment):
+    id = "rust_codecontests"
+    title = "Scaffolding for Rust CodeContests"
+    aggregation = "max"
+    score_visible = True
+    resources = Resources(cpus=2, gpus=0, memory_gb=8)
+    scales = {
+        # The 30 held-out problems; two at a time. Calibrated against the scripted model server.
+        "cpu": ScaleConfig(
+            "cpu",
+            score_timeout_s=1800,
+            memory_limit_mb=4096,
+            params={"problems": 30, "parallel": 2, "problem_timeout_s": 120},
+        ),
+        # The same problems for a real (slow) endpoint: more time per problem, more at a time.
+        # No GPU is needed; calibrate against the real model with `rebench-tui calibrate`.
+        "gpu": ScaleConfig(
+            "gpu",
+            score_timeout_s=3600,
+            memory_limit_mb=6144,
+            params={"problems": 30, "parallel": 4, "problem_timeout_s": 600},
+        ),
+        # For the test suite only: a few problems.
+        "test": ScaleConfig(
+            "test",
+            score_timeout_s=300,
+            memory_limit_mb=3072,
+            params={"problems": 4, "parallel": 2, "problem_timeout_s": 12},
+        ),
+    }
+
+    def instructions(self, scale: str) -> str:
+        config = self.scale(scale)
+        p = config.params
+        fields = {
+            "scale": config.name,
+            "problems": str(p["problems"]),
+            "parallel": str(p["parallel"]),
+            "problem_timeout": f"{p['problem_timeout_s']:g}",
+            "timeout": f"{config.score_timeout_s:g}",
+        }
+        text = (_HERE / "instructions.md").read_text()
+        return re.sub(r"\{\{(\w+)\}\}", lambda m: fields[m.group(1)], text)
+
+    def prepare(self, workspace: Path, private: Path, scale: str) -> None:
+        """solve.py, evaluate.py, our harness and model client, the validation problems; held-out ones to private."""
+        self.scale(scale)
+        shutil.copy(_HERE / "start" / "solve.py", workspace / "solve.py")
+        shutil.copy(_HERE / "start" / "evaluate.py", workspace / "evaluate.py")
+        shutil.copy(_HERE / "harness.py", workspace / "harness.py")
+        shutil.copy(_HERE / "model_client.py", workspace / "model_client.py")
+        (workspace / "problems").mkdir(exist_ok=True)
+        shutil.copy(_DATA / "validation.json", workspace / "problems" / "validation.json")
+        shutil.copy(_DATA / "reference" / "heldout.json", private / "heldout.json")
+
+    def install_reference(self, workspace: Path, scale: str) -> None:
+        shutil.copy(_HERE / "reference" / "solve.py", workspace / "solve.py")
+
+    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+        from environments.rust_codecontests import scorer
+
+        return scorer.score(workspace, private, self.scale(scale))

@@ -1,0 +1,142 @@
+"""The scorer: the participant's `solve` on every held-out problem, then compile and judge.
+
+Runs inside the scorer subprocess. Each problem gets its own `runner` process (a time limit,
+killed with its process group at the limit), so an exception, a hang or a crash in `solve`
+fails that problem only. The program it returns is judged by `harness.judge` on the problem's
+public and hidden tests. raw = fraction of problems accepted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from environments.base import ScaleConfig, ScoreResult
+from environments.rust_codecontests import harness
+
+
+def _reachable(url: str) -> str | None:
+    """None if a TCP connection to the endpoint's host opens, else why not."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"REBENCH_MODEL_URL {url!r} is not an http(s) URL"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=10):
+            return None
+    except OSError as exc:
+        return f"the model endpoint {parts.hostname}:{port} is unreachable: {exc}"
+
+
+def _public(problem: dict) -> dict:
+    """What `solve` sees: everything but the hidden tests."""
+    return {k: v for k, v in problem.items() if k != "hidden_tests"}
+
+
+def _run_solve(workspace: Path, problem: dict, tmp: Path, usage_log: Path, timeout_s: float) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"solve-{problem['id']}-", dir=tmp))
+    (folder / "problem.json").write_text(json.dumps(_public(problem)))
+    result_file, log = folder / "result.json", folder / "output.log"
+    argv = [sys.executable, "-I", "-m", "environments.rust_codecontests.runner"]
+    argv += [str(workspace), str(folder / "problem.json"), str(result_file)]
+    env = {**os.environ, "REBENCH_USAGE_LOG": str(usage_log)}
+    started = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            proc.wait(timeout=timeout_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    tail = log.read_bytes()[-2000:].decode(errors="replace")
+    seconds = round(time.monotonic() - started, 2)
+    if timed_out:
+        return {"failure": "solve timed out", "seconds": seconds, "output_tail": tail}
+    try:
+        result = json.loads(result_file.read_text())
+    except (OSError, ValueError):
+        return {"failure": "solve crashed", "returncode": proc.returncode, "seconds": seconds, "output_tail": tail}
+    if "error" in result:
+        return {"failure": "solve raised", "error": result["error"], "seconds": seconds, "output_tail": tail}
+    return {"source": result["source"], "seconds": seconds}
+
+
+def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
+    p = config.params
+    workspace = Path(workspace).resolve()
+    if not (workspace / "solve.py").is_file():
+        return ScoreResult.invalid("solve.py not found in the workspace")
+    url = os.environ.get("REBENCH_MODEL_URL")
+    if not url:
+        return ScoreResult.invalid(
+            "no model is configured: the operator must set REBENCH_MODEL_URL (and NAME, API_KEY)"
+        )
+    if why := _reachable(url):
+        return ScoreResult.invalid(why)
+    try:
+        harness.find_rustc()
+    except harness.RustcMissing as exc:
+        return ScoreResult.invalid(f"{exc} (a problem of this machine, not of the submission)")
+    problems = json.loads((Path(private) / "heldout.json").read_text())[: p["problems"]]
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="rust-codecontests-score-"))
+    os.chmod(tmp, 0o755)
+    usage_log = tmp / "usage.jsonl"
+    usage_log.touch()
+
+    def one(problem: dict) -> dict:
+        outcome = _run_solve(workspace, problem, tmp, usage_log, p["problem_timeout_s"])
+        if "source" not in outcome:
+            return {"id": problem["id"], "verdict": outcome.pop("failure"), **outcome}
+        tests = problem["public_tests"] + problem["hidden_tests"]
+        j = harness.judge(outcome["source"], tests, problem["time_limit_s"], problem["memory_mb"], workdir=tmp)
+        return {
+            "id": problem["id"],
+            "verdict": j.verdict,
+            "passed": j.passed,
+            "tests": j.total,
+            "solve_seconds": outcome["seconds"],
+            "compile_error": j.compile_error[:500],
+        }
+
+    try:
+        with ThreadPoolExecutor(max(1, p["parallel"])) as pool:
+            verdicts = list(pool.map(one, problems))
+        tokens = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        for line in usage_log.read_text().splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                entry = json.loads(line)
+                for k in tokens:
+                    tokens[k] += int(entry[k])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tokens["total_tokens"] = tokens["prompt_tokens"] + tokens["completion_tokens"]
+    solved = sum(v["verdict"] == "accepted" for v in verdicts)
+    counts = Counter(v["verdict"] for v in verdicts)
+    message = {
+        "solved": solved,
+        "problems": len(problems),
+        "verdicts": dict(sorted(counts.items())),
+        "tokens": tokens,
+        "model": os.environ.get("REBENCH_MODEL_NAME", "default"),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    return ScoreResult(solved / len(problems), message, {"problems": verdicts, "sandbox": harness.sandbox()[1]})
