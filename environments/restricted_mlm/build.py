@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,9 +53,11 @@ def build(kind: str, steps: int | None) -> dict:
         argv = [sys.executable, "train.py", "--threads", "1", "--seed", str(SEED), "--device", "cpu"]
         if steps is not None:
             argv += ["--steps", str(steps)]
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(argv, cwd=workspace, check=True)
         train_s = time.monotonic() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
         state = torch.load(workspace / "model.pt", map_location="cpu", weights_only=True)
         target = _DATA / f"{kind}.pt"
         torch.save({k: v.half() for k, v in state.items()}, target)
@@ -64,6 +67,7 @@ def build(kind: str, steps: int | None) -> dict:
             raise SystemExit(f"{kind}: the trained model does not score: {result.message}")
         return {
             "train_s": round(train_s, 1),
+            "train_cpu_s": round(cpu_s, 1),
             "steps": steps or _default_steps(workspace),
             "parameters": sum(v.numel() for v in state.values()),
             "validation_loss": result.message["loss"],
@@ -80,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     _DATA.mkdir(parents=True, exist_ok=True)
     info_path = _DATA / "build_info.json"
-    info = json.loads(info_path.read_text()) if info_path.exists() else {}
     for kind in [args.only] if args.only else ["start", "reference"]:
-        info[kind] = build(kind, args.steps)
-        print(f"{kind}: {info[kind]}", flush=True)
+        built = build(kind, args.steps)
+        print(f"{kind}: {built}", flush=True)
+        info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        info[kind] = built
     info["machine"] = {"python": platform.python_version(), "torch": torch.__version__, "threads": 1}
     info["floor"] = RestrictedMlm.scales[SCALE].params["floor"]
     info_path.write_text(json.dumps(info, indent=2) + "\n")

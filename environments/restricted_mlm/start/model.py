@@ -20,11 +20,11 @@ PAD, MASK, VOCAB_SIZE = 256, 257, 258
 WEIGHTS = Path(__file__).resolve().parent / "model.pt"
 
 # Defaults `train.py` uses for this model (its command-line options override them).
-TRAINING = {"steps": 3000, "batch": 64, "lr": 3e-3, "warmup": 100}
+TRAINING = {"steps": 1500, "batch": 64, "lr": 3e-3, "warmup": 100}
 
 
 class Model(nn.Module):
-    def __init__(self, dim: int = 32, radius: int = 4, hidden: int = 256) -> None:
+    def __init__(self, dim: int = 24, radius: int = 3, hidden: int = 128) -> None:
         super().__init__()
         self.radius = radius
         self.embed = nn.Embedding(VOCAB_SIZE, dim)

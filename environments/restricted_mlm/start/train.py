@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=model_module.WEIGHTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)  # the initial weights, too, come from the seed
     model = model_module.Model()
     print(f"{sum(p.numel() for p in model.parameters()):,} parameters on {args.device}", flush=True)
     train(
