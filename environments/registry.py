@@ -10,6 +10,7 @@ DEFAULT_ENV = "prefix_sum"
 
 _ENVIRONMENTS: dict[str, str] = {
     "prefix_sum": "environments.prefix_sum.env:PrefixSum",
+    "rust_codecontests": "environments.rust_codecontests.env:RustCodeContests",
     "selftest": "environments.selftest.env:SelfTest",
     "selftest_hidden": "environments.selftest.env:SelfTestHidden",
 }
