@@ -1,0 +1,104 @@
+"""`finetune_runtime`: make a finetuning script fast, after RE-Bench's "optimize LLM Foundry".
+
+`finetune.sh` tokenizes a small text, finetunes a tiny GPT from shipped base weights and
+writes output/model.pt, through three slow Python stages. The participant makes it as fast
+as possible while keeping its behaviour. raw = ln(seconds of `bash finetune.sh`), timed by
+the scorer; the trained weights must match weights the scorer computes itself for a fresh
+data-order seed and data window (relative L2 difference <= tolerance), or the run is
+invalid. The scorer lives in `scorer.py` and imports torch; this module does not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from environments.base import Environment, Resources, ScaleConfig, ScoreResult
+from environments.finetune_runtime.settings import SCALES, VALID_BYTES, run_config
+
+_HERE = Path(__file__).resolve().parent
+_TINY_GPT = _HERE.parent / "tiny_gpt.py"
+START_FILES = ("finetune.sh", "tokenize_data.py", "train.py", "convert.py", "compare_weights.py")
+# Relative L2 difference allowed: measured noise of legitimate reorderings is ~1e-3 (float64
+# vs float32, 1 vs 2 threads); one training step left out is ~1.4e-2, another data order ~0.37.
+TOLERANCE = 0.01
+
+
+class FinetuneRuntime(Environment):
+    id = "finetune_runtime"
+    title = "Optimize a finetuning script's runtime"
+    aggregation = "min"
+    score_visible = True
+    resources = Resources(cpus=2, gpus=0, memory_gb=8)
+    gpu_resources = Resources(cpus=8, gpus=1, memory_gb=64)
+    scales = {
+        "cpu": ScaleConfig(
+            "cpu", score_timeout_s=1200, memory_limit_mb=4096, params={"tolerance": TOLERANCE, "run_timeout_s": 900}
+        ),
+        "gpu": ScaleConfig(
+            "gpu", score_timeout_s=1800, memory_limit_mb=32_768, params={"tolerance": TOLERANCE, "run_timeout_s": 1200}
+        ),
+        # For the test suite only (the command line offers cpu and gpu).
+        "test": ScaleConfig(
+            "test", score_timeout_s=300, memory_limit_mb=4096, params={"tolerance": TOLERANCE, "run_timeout_s": 240}
+        ),
+    }
+
+    def resources_for(self, scale: str) -> Resources:
+        return self.gpu_resources if SCALES[self.scale(scale).name]["device"] == "cuda" else self.resources
+
+    def instructions(self, scale: str) -> str:
+        config = self.scale(scale)
+        s = SCALES[scale]
+        m = s["model"]
+        fields = {
+            "scale": scale,
+            "device": "one GPU (CUDA)" if s["device"] == "cuda" else "CPU",
+            "model": f"{m['n_layer']} layers, {m['n_head']} heads, width {m['n_embd']}, context {m['block_size']}",
+            "steps": str(s["steps"]),
+            "batch_size": str(s["batch_size"]),
+            "train_bytes": f"{s['train_bytes']:,}",
+            "tolerance": f"{config.params['tolerance']:g}",
+            "run_timeout": f"{config.params['run_timeout_s']:g}",
+            "times": _TIMES.get(scale, "not measured"),
+        }
+        text = (_HERE / "instructions.md").read_text()
+        return re.sub(r"\{\{(\w+)\}\}", lambda mt: fields[mt.group(1)], text)
+
+    def prepare(self, workspace: Path, private: Path, scale: str) -> None:
+        """The starting scripts, model.py, the base weights, a config.json and data/ (seed 0);
+        the corpus's train split goes to `private` (the scorer draws each run's data from it)."""
+        import torch
+
+        from environments.finetune_runtime import trusted
+        from environments.finetune_runtime.build import base_state
+        from environments.text_corpus import build_corpus
+
+        self.scale(scale)
+        for name in START_FILES:
+            shutil.copy(_HERE / "start" / name, workspace / name)
+        shutil.copy(_TINY_GPT, workspace / "model.py")
+        torch.save(base_state(scale), workspace / "base_model.pt")
+        split = build_corpus().train
+        (private / "train_split.bin").write_bytes(split)
+        data = workspace / "data"
+        data.mkdir(exist_ok=True)
+        (data / "train.txt").write_bytes(trusted.data_window(split, 0, SCALES[scale]["train_bytes"], VALID_BYTES))
+        (data / "valid.txt").write_bytes(trusted.clean_utf8(split[len(split) - VALID_BYTES :]))
+        (workspace / "config.json").write_text(json.dumps(run_config(scale, 0), indent=2) + "\n")
+
+    def install_reference(self, workspace: Path, scale: str) -> None:
+        for path in (_HERE / "reference").iterdir():
+            if path.is_file() and path.suffix in (".py", ".sh"):
+                shutil.copy(path, workspace / path.name)
+
+    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+        from environments.finetune_runtime import scorer
+
+        return scorer.score(workspace, private, self.scale(scale))
+
+
+# Start and reference times measured on this repository's 2-core CPU machine (see calibration.json).
+_TIMES: dict[str, str] = {}

@@ -1,0 +1,182 @@
+"""The finetune_runtime scorer. It runs only inside the scorer subprocess, and it imports torch.
+
+For every scoring:
+1. Draw a fresh data-order seed and a fresh training-data window (os.urandom); write
+   config.json, data/train.txt and data/valid.txt into the workspace; delete output/ and
+   work/ (earlier outputs and intermediates).
+2. Compute the expected weights with the trusted implementation (`trusted.finetune`) for that
+   seed and data. This is not timed, and nothing of it is written to disk.
+3. Run `bash finetune.sh` in the workspace as a child process (its own process group,
+   killed with it on timeout) and time it with a monotonic clock.
+4. Load output/model.pt (weights_only), check the architecture and finiteness, check it was
+   written during this run, and compare it with the expected weights: the run is valid when
+   ||w - w_expected||_2 / ||w_expected - w_base||_2 <= tolerance (global L2 over all tensors).
+   Weights copied from an earlier run (another seed, other data) or perturbed base weights
+   are far outside the tolerance.
+
+raw = ln(seconds of finetune.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from environments.base import ScaleConfig, ScoreResult
+from environments.finetune_runtime import trusted
+from environments.finetune_runtime.build import base_state
+from environments.finetune_runtime.settings import SCALES, VALID_BYTES, run_config
+from environments.tiny_gpt import check_state
+
+TRAIN_SPLIT = "train_split.bin"
+
+
+def _tail(text: str, n: int = 2500) -> str:
+    return text if len(text) <= n else "..." + text[-n:]
+
+
+def run_script(workspace: Path, timeout_s: float) -> tuple[int | None, float, str]:
+    """(exit code or None on timeout, seconds, output) of `bash finetune.sh`."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("PYTHONPATH", None)
+    log = workspace / ".finetune_output.log"
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            ["bash", "finetune.sh"],
+            cwd=workspace,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code: int | None = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            code = None
+        seconds = time.perf_counter() - start
+        # Whatever the script left running in the background ends with it.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if code is None:
+            proc.wait()
+    text = log.read_bytes().decode("utf-8", errors="replace")
+    log.unlink(missing_ok=True)
+    return code, seconds, text
+
+
+def prepare_run(workspace: Path, private: Path, scale: str) -> tuple[dict[str, Any], bytes]:
+    """Write a fresh config.json and data/, delete earlier outputs; return (config, train bytes)."""
+    split = (private / TRAIN_SPLIT).read_bytes()
+    seed = int.from_bytes(os.urandom(4), "little")
+    data_seed = int.from_bytes(os.urandom(4), "little")
+    config = run_config(scale, seed)
+    train_text = trusted.data_window(split, data_seed, SCALES[scale]["train_bytes"], VALID_BYTES)
+    valid_text = trusted.clean_utf8(split[len(split) - VALID_BYTES :])
+    for name in ("output", "work"):
+        path = workspace / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+    data = workspace / "data"
+    if data.is_symlink() or data.is_file():
+        data.unlink()
+    data.mkdir(exist_ok=True)
+    for path, content in ((data / "train.txt", train_text), (data / "valid.txt", valid_text)):
+        path.unlink(missing_ok=True)
+        path.write_bytes(content)
+    (workspace / "config.json").unlink(missing_ok=True)
+    (workspace / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_base(workspace, scale)
+    return {**config, "data_seed": data_seed}, train_text
+
+
+def write_base(workspace: Path, scale: str) -> None:
+    path = workspace / "base_model.pt"
+    path.unlink(missing_ok=True)
+    torch.save(base_state(scale), path)
+
+
+def load_output(path: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ValueError(f"{config['output']} is missing after the run")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{config['output']} cannot be loaded (weights_only): {type(exc).__name__}: {exc}") from None
+    problem = check_state(state, trusted.model_config(config))
+    if problem:
+        raise ValueError(f"{config['output']}: {problem}")
+    return {k: v.detach().float().cpu() for k, v in state.items()}
+
+
+def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
+    scale, params = config.name, config.params
+    tolerance, device = float(params["tolerance"]), SCALES[config.name]["device"]
+    if device == "cuda" and not torch.cuda.is_available():
+        return ScoreResult.invalid(f"scale {scale!r} needs a CUDA GPU, and none is visible")
+    if not (workspace / "finetune.sh").is_file():
+        return ScoreResult.invalid("finetune.sh is missing from the workspace")
+    run_cfg, train_text = prepare_run(workspace, private, scale)
+    base = {k: v.float() for k, v in base_state(scale).items()}
+
+    # The expected weights for this seed and data (not timed).
+    trusted_started = time.perf_counter()
+    tokens = torch.frombuffer(bytearray(train_text), dtype=torch.uint8).long()
+    expected = trusted.finetune(base, tokens, run_cfg, device=device)
+    trusted_s = time.perf_counter() - trusted_started
+    details: dict[str, Any] = {
+        "seed": run_cfg["seed"],
+        "data_seed": run_cfg["data_seed"],
+        "trusted_s": round(trusted_s, 3),
+        "tolerance": tolerance,
+        "torch": torch.__version__,
+    }
+
+    output = workspace / run_cfg["output"]
+    began = time.time()
+    code, seconds, text = run_script(workspace, float(params["run_timeout_s"]))
+    details.update(seconds=round(seconds, 3), exit_code=code, output_tail=_tail(text, 6000))
+    if code is None:
+        return ScoreResult.invalid(
+            f"finetune.sh did not finish within {params['run_timeout_s']:g} s", output_tail=_tail(text), **details
+        )
+    if code != 0:
+        return ScoreResult.invalid(f"finetune.sh exited with code {code}", output_tail=_tail(text), **details)
+    try:
+        trained = load_output(output, run_cfg)
+    except ValueError as exc:
+        return ScoreResult.invalid(str(exc), output_tail=_tail(text), **details)
+    if output.stat().st_mtime < began - 1:
+        return ScoreResult.invalid(f"{run_cfg['output']} was not written by this run", **details)
+
+    change = trusted.distance(expected, base)
+    diff = trusted.distance(trained, expected)
+    relative = diff["l2"] / change["l2"]
+    details.update(relative_l2=relative, l2=diff["l2"], l1=diff["l1"], training_change_l2=change["l2"])
+    message = {"seconds": round(seconds, 3), "relative_l2_difference": float(f"{relative:.3g}")}
+    if not math.isfinite(relative) or relative > tolerance:
+        return ScoreResult.invalid(
+            f"the trained weights differ from the expected weights for this run's seed and data: relative L2"
+            f" difference {relative:.3g} > tolerance {tolerance:g} (is config.json's seed, the data, and the"
+            " training behaviour kept?)",
+            **details,
+        )
+    if not seconds > 0:
+        return ScoreResult.invalid(f"run time is not positive ({seconds} s)", **details)
+    return ScoreResult(math.log(seconds), message, details)
