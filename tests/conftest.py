@@ -11,6 +11,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+# Imported now, not by hypothesis's plugin at the end of the run: after the asyncssh and
+# isolation tests, CPython 3.11.7's ast.parse there failed with "AST constructor recursion
+# depth mismatch" (an interpreter bug fixed in 3.11.8), which broke the terminal summary.
+import hypothesis.internal.observability  # noqa: F401
 import pytest
 
 from session.clock import TimeSource

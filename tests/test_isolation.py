@@ -51,6 +51,8 @@ def open_home() -> Iterator[Path]:
     stop_daemons(home)
     for sid in list_session_ids(home):
         with Session.open(home, sid, hold=False) as s:
+            if s.confinement.cgroup:
+                s.confinement.cgroup.kill_all()
             s.confinement.release()
     shutil.rmtree(base, ignore_errors=True)
 
@@ -166,9 +168,7 @@ def _listener() -> tuple[socket.socket, int]:
     return server, server.getsockname()[1]
 
 
-CONNECT = (
-    "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')\""
-)
+CONNECT = "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')\""
 
 
 @needs_root

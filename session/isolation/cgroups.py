@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,14 +119,22 @@ class SessionCgroup:
             found.update(int(p) for p in _read(Path(path)).split() if p.isdigit())
         return found
 
-    def kill_all(self) -> None:
-        for pid in self.pids():
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+    def kill_all(self, wait_s: float = 5.0) -> bool:
+        """SIGKILL every process inside (an operator's clean-up); True once none is left."""
+        deadline = time.monotonic() + wait_s
+        while pids := self.pids():
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def remove(self) -> None:
-        """Kill what is left inside and remove the folders (at the session's end)."""
-        self.kill_all()
+        """Remove the folders once empty. Nothing is killed: at the session's end the participant's
+        TUI (over SSH) still runs inside, to show the final score; the kernel frees a cgroup only
+        when its last process has gone, and a later `remove` (or a reboot) takes it then."""
         for _, folder in self.dirs.values():
             with contextlib.suppress(OSError):
                 os.rmdir(folder)

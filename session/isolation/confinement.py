@@ -158,7 +158,7 @@ class Confinement:
             self._make_netns(session_id)
 
     def release(self) -> None:
-        """At the session's end: stop what is left of the participant's processes, free the kernel objects."""
+        """At the session's end: free the kernel objects (the cgroups once empty, the namespace's name)."""
         if os.geteuid() != 0:
             return
         if self.cgroup:
