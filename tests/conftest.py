@@ -13,7 +13,7 @@ from pathlib import Path
 
 # Imported now, not by hypothesis's plugin at the end of the run: after the asyncssh and
 # isolation tests, CPython 3.11.7's ast.parse there failed with "AST constructor recursion
-# depth mismatch" (an interpreter bug fixed in 3.11.8), which broke the terminal summary.
+# depth mismatch" (an interpreter bug, not ours), which broke the terminal summary.
 import hypothesis.internal.observability  # noqa: F401
 import pytest
 
