@@ -193,7 +193,8 @@ def test_a_solve_that_raises_or_hangs_fails_those_problems_only(home: Path, mode
             "    if problem['id'] == PROBLEMS[1]:\n        time.sleep(3600)\n",
         )
         ids = [p["id"] for p in json.loads((DATA_DIR / ENV / "reference" / "heldout.json").read_text())]
-        (s.workspace / "solve.py").write_text(f"PROBLEMS = {ids[:2]!r}\n" + body)
+        body = body.replace("import harness\n", f"import harness\n\nPROBLEMS = {ids[:2]!r}\n", 1)
+        (s.workspace / "solve.py").write_text(body)
         result = s.call("score").structured
     assert result["valid"], result
     assert result["message"]["verdicts"] == {"accepted": 2, "solve raised": 1, "solve timed out": 1}, result
