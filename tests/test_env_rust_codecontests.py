@@ -154,17 +154,27 @@ def test_every_shipped_problem_has_tests_and_a_sample_of_solutions_passes_them(t
 # -- sessions with the scripted model ------------------------------------------------------------
 
 
-def test_start_scores_about_0_and_reference_about_1_with_the_scripted_model(home: Path, model_env: str) -> None:
-    with Session.create(home, ENV, scale="cpu", kind="agent") as s:
+def test_start_scores_about_0_and_reference_about_1_with_the_scripted_model(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh server: without a seed it answers by how often it was asked, as calibration's first run saw it.
+    server = make_server()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("REBENCH_MODEL_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    monkeypatch.setenv("REBENCH_MODEL_NAME", "scripted")
+    # The `test` scale (4 held-out problems, calibrated and shipped like cpu's) keeps the suite short.
+    with Session.create(home, ENV, scale="test", kind="agent") as s:
         assert s.calibration.calibration is not None
         heldout = json.loads((DATA_DIR / ENV / "reference" / "heldout.json").read_text())
         texts = "\n".join(p.read_text(errors="replace") for p in s.workspace.rglob("*") if p.is_file())
         assert not [p["id"] for p in heldout if p["statement"] in texts or p["title"] in texts]
         start = s.call("score").structured
         assert start["valid"], start
-        load_environment(ENV).install_reference(s.workspace, "cpu")
+        load_environment(ENV).install_reference(s.workspace, "test")
         reference = s.call("score").structured
         assert reference["valid"], reference
+    server.shutdown()
+    server.server_close()
     assert start["normalized"] <= 0.25, start
     assert 0.75 <= reference["normalized"] <= 1.3, reference
     assert reference["best_normalized"] == reference["normalized"]
