@@ -19,6 +19,7 @@ raw = ln(seconds of finetune.sh).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -45,12 +46,11 @@ def _tail(text: str, n: int = 2500) -> str:
     return text if len(text) <= n else "..." + text[-n:]
 
 
-def run_script(workspace: Path, timeout_s: float) -> tuple[int | None, float, str]:
+def run_script(workspace: Path, log: Path, timeout_s: float) -> tuple[int | None, float, str]:
     """(exit code or None on timeout, seconds, output) of `bash finetune.sh`."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
-    log = workspace / ".finetune_output.log"
     with open(log, "wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -68,10 +68,8 @@ def run_script(workspace: Path, timeout_s: float) -> tuple[int | None, float, st
             code = None
         seconds = time.perf_counter() - start
         # Whatever the script left running in the background ends with it.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         if code is None:
             proc.wait()
     text = log.read_bytes().decode("utf-8", errors="replace")
@@ -150,7 +148,7 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
 
     output = workspace / run_cfg["output"]
     began = time.time()
-    code, seconds, text = run_script(workspace, float(params["run_timeout_s"]))
+    code, seconds, text = run_script(workspace, private / "finetune_output.log", float(params["run_timeout_s"]))
     details.update(seconds=round(seconds, 3), exit_code=code, output_tail=_tail(text, 6000))
     if code is None:
         return ScoreResult.invalid(

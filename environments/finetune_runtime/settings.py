@@ -23,7 +23,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "test": {
         "model": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64},
         "base": "base_small.pt",
-        "steps": 12,
+        "steps": 30,
         "batch_size": 8,
         "lr": 1e-3,
         "warmup_steps": 3,

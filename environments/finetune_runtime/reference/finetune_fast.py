@@ -6,7 +6,6 @@ import sys
 
 import torch
 import torch.nn.functional as F
-
 from model import GPT, GPTConfig
 
 

@@ -23,7 +23,7 @@ def tokenize(text, vocab):
             for b in ch.encode("utf-8"):
                 tokens.append(vocab[bytes([b])])
         if n < len(lines) - 1:
-            tokens.append(vocab["\n".encode("utf-8")])
+            tokens.append(vocab[b"\n"])
     return tokens
 
 

@@ -11,7 +11,6 @@ import json
 import time
 
 import torch
-
 from model import GPT, GPTConfig
 
 

@@ -1,0 +1,113 @@
+"""finetune_runtime end to end with real processes: the scorer times the real finetune.sh.
+
+The fault cases use the small `test` scale (30 steps); one real session checks that the
+start scores about 0 and the reference about 1 against the shipped test-scale calibration.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from environments.finetune_runtime.env import TOLERANCE
+from environments.registry import load_environment
+from session.scoring import run_scorer
+from session.session import Session
+
+ENV = "finetune_runtime"
+
+
+def write_script(workspace: Path, body: str) -> None:
+    path = workspace / "finetune.sh"
+    path.write_text('#!/usr/bin/env bash\nset -euo pipefail\ncd "$(dirname "$0")"\n' + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One prepared test-scale workspace with the reference installed (building the corpus is slow)."""
+    root = tmp_path_factory.mktemp("finetune_runtime")
+    workspace, private = root / "workspace", root / "private"
+    workspace.mkdir()
+    private.mkdir()
+    env = load_environment(ENV)
+    env.prepare(workspace, private, "test")
+    env.install_reference(workspace, "test")
+    return workspace, private
+
+
+@pytest.fixture
+def copy(prepared: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    workspace, private = tmp_path / "workspace", tmp_path / "private"
+    shutil.copytree(prepared[0], workspace)
+    shutil.copytree(prepared[1], private)
+    return workspace, private
+
+
+def test_start_scores_about_0_and_reference_about_1_on_test_scale(home: Path) -> None:
+    with Session.create(home, ENV, scale="test", kind="agent") as s:
+        assert s.calibration.calibration is not None, "ship the test-scale calibration"
+        assert {"finetune.sh", "train.py", "model.py", "base_model.pt", "config.json"} <= {
+            p.name for p in s.workspace.iterdir()
+        }
+        start = s.call("score").structured
+        assert start["valid"], start
+        load_environment(ENV).install_reference(s.workspace, "test")
+        reference = s.call("score").structured
+        assert reference["valid"], reference
+    # Timings on a shared 2-core machine are noisy: generous bounds.
+    assert start["normalized"] <= 0.35, start
+    assert 0.5 <= reference["normalized"] <= 1.8, reference
+    assert reference["best_normalized"] == reference["normalized"]
+
+
+def test_reference_passes_and_copied_weights_from_an_earlier_run_do_not(copy: tuple[Path, Path]) -> None:
+    workspace, private = copy
+    env = load_environment(ENV)
+    first = run_scorer(env, "test", workspace, private)
+    assert first.valid, first.message
+    assert first.details["relative_l2"] <= TOLERANCE / 5, first.details
+    assert first.message["seconds"] > 0 and math.isclose(first.raw, math.log(first.message["seconds"]), rel_tol=1e-3)
+    shutil.copy(workspace / "output" / "model.pt", workspace / "saved.pt")
+    write_script(workspace, "mkdir -p output\ncp saved.pt output/model.pt\n")
+    cheat = run_scorer(env, "test", workspace, private)
+    assert not cheat.valid
+    assert "differ from the expected weights" in cheat.message["error"], cheat.message
+    assert cheat.details["seed"] != first.details["seed"]
+    assert cheat.details["relative_l2"] > 10 * TOLERANCE
+
+
+def test_base_weights_with_noise_are_invalid(copy: tuple[Path, Path]) -> None:
+    workspace, private = copy
+    (workspace / "perturb.py").write_text(
+        "import json, torch\n"
+        "torch.manual_seed(0)\n"
+        "out = json.load(open('config.json'))['output']\n"
+        "base = torch.load('base_model.pt', weights_only=True)\n"
+        "torch.save({k: v.float() + 1e-3 * torch.randn(v.shape) for k, v in base.items()}, out)\n"
+    )
+    write_script(workspace, "mkdir -p output\npython perturb.py\n")
+    result = run_scorer(load_environment(ENV), "test", workspace, private)
+    assert not result.valid
+    assert "differ from the expected weights" in result.message["error"], result.message
+    assert result.details["relative_l2"] > 0.5
+
+
+def test_missing_output_and_failing_script_are_invalid_with_a_reason(copy: tuple[Path, Path]) -> None:
+    workspace, private = copy
+    env = load_environment(ENV)
+    (workspace / "output").mkdir(exist_ok=True)
+    (workspace / "output" / "model.pt").write_bytes(b"stale")  # the scorer deletes earlier outputs
+    write_script(workspace, "echo 'skipping the training'\n")
+    missing = run_scorer(env, "test", workspace, private)
+    assert not missing.valid
+    assert missing.message["error"] == "output/model.pt is missing after the run", missing.message
+    assert "skipping the training" in missing.details["output_tail"]
+    write_script(workspace, "echo 'broken' >&2\nexit 3\n")
+    failed = run_scorer(env, "test", workspace, private)
+    assert not failed.valid and failed.message["error"] == "finetune.sh exited with code 3", failed.message
+    assert "broken" in failed.details["output_tail"]
