@@ -9,6 +9,7 @@ from environments.base import Environment
 DEFAULT_ENV = "prefix_sum"
 
 _ENVIRONMENTS: dict[str, str] = {
+    "finetune_runtime": "environments.finetune_runtime.env:FinetuneRuntime",
     "prefix_sum": "environments.prefix_sum.env:PrefixSum",
     "rust_codecontests": "environments.rust_codecontests.env:RustCodeContests",
     "selftest": "environments.selftest.env:SelfTest",
