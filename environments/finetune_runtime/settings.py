@@ -10,7 +10,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "cpu": {
         "model": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64},
         "base": "base_small.pt",
-        "steps": 120,
+        "steps": 200,
         "batch_size": 16,
         "lr": 1e-3,
         "warmup_steps": 10,

@@ -26,7 +26,7 @@ def learning_rate(step, config):
 
 
 @torch.no_grad()
-def validation_loss(model, valid, block_size, n_windows=8):
+def validation_loss(model, valid, block_size, n_windows=32):
     model.eval()
     losses = []
     for i in range(n_windows):
