@@ -85,29 +85,44 @@ def prepare_run(workspace: Path, private: Path, scale: str) -> tuple[dict[str, A
     config = run_config(scale, seed)
     train_text = trusted.data_window(split, data_seed, SCALES[scale]["train_bytes"], VALID_BYTES)
     valid_text = trusted.clean_utf8(split[len(split) - VALID_BYTES :])
-    for name in ("output", "work"):
-        path = workspace / name
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.exists():
-            shutil.rmtree(path)
+    for name in ("output", "work", "data"):
+        clear(workspace / name)
     data = workspace / "data"
-    if data.is_symlink() or data.is_file():
-        data.unlink()
-    data.mkdir(exist_ok=True)
+    data.mkdir()
+    data.chmod(0o2775)
     for path, content in ((data / "train.txt", train_text), (data / "valid.txt", valid_text)):
-        path.unlink(missing_ok=True)
-        path.write_bytes(content)
-    (workspace / "config.json").unlink(missing_ok=True)
-    (workspace / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        write_file(path, content)
+    write_file(workspace / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     write_base(workspace, scale)
     return {**config, "data_seed": data_seed}, train_text
 
 
+def clear(path: Path) -> None:
+    """Remove a file or folder of the workspace. A folder the scorer's account may not empty
+    (isolated sessions: made by the participant's own runs) is first moved out of the way."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        try:
+            shutil.rmtree(path)
+        except OSError:
+            stale = path.with_name(f".stale-{path.name}-{os.urandom(4).hex()}")
+            path.rename(stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def write_file(path: Path, content: bytes) -> None:
+    """A fresh file, writable by the participant's group too (for local runs and edits)."""
+    clear(path)
+    path.write_bytes(content)
+    path.chmod(0o664)
+
+
 def write_base(workspace: Path, scale: str) -> None:
     path = workspace / "base_model.pt"
-    path.unlink(missing_ok=True)
+    clear(path)
     torch.save(base_state(scale), path)
+    path.chmod(0o664)
 
 
 def load_output(path: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -148,7 +163,8 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
 
     output = workspace / run_cfg["output"]
     began = time.time()
-    code, seconds, text = run_script(workspace, private / "finetune_output.log", float(params["run_timeout_s"]))
+    log = private / "score-results" / "finetune_output.log"
+    code, seconds, text = run_script(workspace, log, float(params["run_timeout_s"]))
     details.update(seconds=round(seconds, 3), exit_code=code, output_tail=_tail(text, 6000))
     if code is None:
         return ScoreResult.invalid(
