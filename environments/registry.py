@@ -12,6 +12,7 @@ _ENVIRONMENTS: dict[str, str] = {
     "finetune_runtime": "environments.finetune_runtime.env:FinetuneRuntime",
     "prefix_sum": "environments.prefix_sum.env:PrefixSum",
     "rust_codecontests": "environments.rust_codecontests.env:RustCodeContests",
+    "rl_qa": "environments.rl_qa.env:RlQa",
     "selftest": "environments.selftest.env:SelfTest",
     "selftest_hidden": "environments.selftest.env:SelfTestHidden",
 }
