@@ -11,6 +11,7 @@ DEFAULT_ENV = "prefix_sum"
 _ENVIRONMENTS: dict[str, str] = {
     "finetune_runtime": "environments.finetune_runtime.env:FinetuneRuntime",
     "prefix_sum": "environments.prefix_sum.env:PrefixSum",
+    "restricted_mlm": "environments.restricted_mlm.env:RestrictedMlm",
     "rust_codecontests": "environments.rust_codecontests.env:RustCodeContests",
     "rl_qa": "environments.rl_qa.env:RlQa",
     "selftest": "environments.selftest.env:SelfTest",
