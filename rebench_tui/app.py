@@ -225,11 +225,16 @@ class RebenchApp(App):
     async def on_session_event(self, message: SessionEvent) -> None:
         event = message.event
         name, kind = event.get("name"), event.get("kind")
-        if kind == "tool" and name in ("score", "submit"):
-            self.status = (await self.client.tool("status")).data
-            await self.refresh_scores()
-        if (kind == "tool" and name in ("score", "snapshot", "submit")) or kind == "lifecycle":
-            await self.refresh_snapshots()
+        try:
+            if kind == "tool" and name in ("score", "submit"):
+                self.status = (await self.client.tool("status")).data
+                await self.refresh_scores()
+            if (kind == "tool" and name in ("score", "snapshot", "submit")) or kind == "lifecycle":
+                await self.refresh_snapshots()
+        except (ConnectionError, OSError):
+            # The daemon stops when the session ends (a submit's events can still be arriving):
+            # keep what is shown; the clock bar below says whether the daemon is gone.
+            pass
         if kind == "lifecycle" or (kind == "tool" and name in ("pause", "resume", "submit")):
             await self.sync_clock()
 
