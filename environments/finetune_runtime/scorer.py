@@ -138,6 +138,11 @@ def load_output(path: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
     return {k: v.detach().float().cpu() for k, v in state.items()}
 
 
+def failed(reason: str, output: str, details: dict[str, Any]) -> ScoreResult:
+    """Invalid, with the end of the script's own output shown to the participant."""
+    return ScoreResult(math.nan, {"error": reason, "output_tail": _tail(output, 2000)}, details)
+
+
 def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     scale, params = config.name, config.params
     tolerance, device = float(params["tolerance"]), SCALES[config.name]["device"]
@@ -167,15 +172,13 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     code, seconds, text = run_script(workspace, log, float(params["run_timeout_s"]))
     details.update(seconds=round(seconds, 3), exit_code=code, output_tail=_tail(text, 6000))
     if code is None:
-        return ScoreResult.invalid(
-            f"finetune.sh did not finish within {params['run_timeout_s']:g} s", output_tail=_tail(text), **details
-        )
+        return failed(f"finetune.sh did not finish within {params['run_timeout_s']:g} s", text, details)
     if code != 0:
-        return ScoreResult.invalid(f"finetune.sh exited with code {code}", output_tail=_tail(text), **details)
+        return failed(f"finetune.sh exited with code {code}", text, details)
     try:
         trained = load_output(output, run_cfg)
     except ValueError as exc:
-        return ScoreResult.invalid(str(exc), output_tail=_tail(text), **details)
+        return failed(str(exc), text, details)
     if output.stat().st_mtime < began - 1:
         return ScoreResult.invalid(f"{run_cfg['output']} was not written by this run", **details)
 
