@@ -106,8 +106,8 @@ def test_missing_output_and_failing_script_are_invalid_with_a_reason(copy: tuple
     missing = run_scorer(env, "test", workspace, private)
     assert not missing.valid
     assert missing.message["error"] == "output/model.pt is missing after the run", missing.message
-    assert "skipping the training" in missing.details["output_tail"]
+    assert "skipping the training" in missing.message["output_tail"]
     write_script(workspace, "echo 'broken' >&2\nexit 3\n")
     failed = run_scorer(env, "test", workspace, private)
     assert not failed.valid and failed.message["error"] == "finetune.sh exited with code 3", failed.message
-    assert "broken" in failed.details["output_tail"]
+    assert "broken" in failed.message["output_tail"]
