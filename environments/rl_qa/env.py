@@ -33,6 +33,16 @@ def _build_info() -> dict:
         return {}
 
 
+def _calibrated(scale: str) -> dict[str, str]:
+    """The shipped calibration's start and reference raw scores, for the instructions."""
+    try:
+        entries = json.loads((_HERE / "calibration.json").read_text())["calibrations"]
+        entry = next(e for e in entries if e["scale"] == scale)
+        return {"start_raw": f"{entry['start']:.3f}", "reference_raw": f"{entry['reference']:.3f}"}
+    except (OSError, ValueError, KeyError, StopIteration):
+        return {"start_raw": "?", "reference_raw": "?"}
+
+
 def judge_payload(sources: dict[str, str], corpus_text: str) -> bytes:
     """judge.bin: the judge's code (compiled), the training prompts' sources and the corpus text."""
     code = compile((_HERE / "judge.py").read_text(), "rl_qa_judge", "exec")
@@ -49,7 +59,7 @@ class RlQa(Environment):
     scales = {
         # One scoring: ~100 greedy answers from a 0.26M-parameter model plus the judge, well under a minute.
         "cpu": ScaleConfig(
-            "cpu", score_timeout_s=300, memory_limit_mb=3072, params={**_COMMON, "repeats": 5, "device": "cpu"}
+            "cpu", score_timeout_s=300, memory_limit_mb=3072, params={**_COMMON, "repeats": 20, "device": "cpu"}
         ),
         # A bigger policy and judge for one GPU: declared, but its models are not built or measured here.
         "gpu": ScaleConfig(
@@ -58,7 +68,7 @@ class RlQa(Environment):
             memory_limit_mb=32_768,
             params={
                 **_COMMON,
-                "repeats": 9,
+                "repeats": 20,
                 "device": "cuda",
                 "policy": {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256},
             },
@@ -91,6 +101,7 @@ class RlQa(Environment):
             "max_new": str(p["max_new"]),
             "decoding": "greedily" if p["temperature"] == 0 else f"by sampling at temperature {p['temperature']:g}",
             "heldout_ref": f"{info.get('heldout_win_reference_vs_start', float('nan')):.2f}",
+            **_calibrated(config.name),
         }
         text = (_HERE / "instructions.md").read_text()
         return re.sub(r"\{\{(\w+)\}\}", lambda m: fields[m.group(1)], text)
