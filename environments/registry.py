@@ -10,10 +10,12 @@ DEFAULT_ENV = "prefix_sum"
 
 _ENVIRONMENTS: dict[str, str] = {
     "finetune_runtime": "environments.finetune_runtime.env:FinetuneRuntime",
+    "fix_embedding": "environments.fix_embedding.env:FixEmbedding",
     "prefix_sum": "environments.prefix_sum.env:PrefixSum",
     "restricted_mlm": "environments.restricted_mlm.env:RestrictedMlm",
     "rust_codecontests": "environments.rust_codecontests.env:RustCodeContests",
     "rl_qa": "environments.rl_qa.env:RlQa",
+    "scaling_law": "environments.scaling_law.env:ScalingLaw",
     "selftest": "environments.selftest.env:SelfTest",
     "selftest_hidden": "environments.selftest.env:SelfTestHidden",
 }
