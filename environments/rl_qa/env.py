@@ -120,7 +120,16 @@ class RlQa(Environment):
         shutil.copy(_DATA / "start.pt", workspace / "model.pt")
         shutil.copy(_DATA / "start.pt", workspace / "start_model.pt")
         shutil.copy(_HERE.parent / "tiny_gpt.py", workspace / "model.py")
-        shutil.copy(_HERE / "policy.py", workspace / "qa.py")
+        # qa.py imports the workspace's model.py (the package's copy falls back to it only outside the repo).
+        qa, count = re.subn(
+            r"^try:\n    from environments\.tiny_gpt import (.*)\nexcept ImportError:.*\n    from model import .*$",
+            r"from model import \1",
+            (_HERE / "policy.py").read_text(),
+            flags=re.M,
+        )
+        if count != 1:
+            raise RuntimeError("policy.py must import the model in one try/except block")
+        (workspace / "qa.py").write_text(qa)
         for name in ("evaluate.py", "train_rl.py"):
             shutil.copy(_HERE / "start" / name, workspace / name)
         (workspace / "train_prompts.json").write_text(json.dumps([e.prompt for e in rl], indent=1) + "\n")
