@@ -4,6 +4,7 @@ by the real scorer process on real workspace models."""
 from __future__ import annotations
 
 import importlib.util
+import runpy
 import shutil
 import sys
 from pathlib import Path
@@ -87,14 +88,13 @@ def test_the_starting_and_reference_models_pass_the_whitelist() -> None:
 @pytest.mark.parametrize(
     ("expr", "name"),
     [
-        ("x / (x * x + 1)", "div"),
+        # x / y, and the model catches the guard's error: the operation is still found.
+        ("x + _try(lambda: x / (x * x + 1))", "div"),
         ("torch.exp(x)", "exp"),
         ("torch.softmax(x, dim=-1)", "softmax"),
         ("x - x.mean()", "mean"),
         ("x * (x > 0)", "gt"),
         ("torch.where(self.cond, x, -x)", "where"),
-        # Catching the guard's error inside the model does not hide the operation.
-        ("(lambda: x / 2)() if False else x * 1 + _try(lambda: x / 2)", "div"),
     ],
 )
 def test_a_disallowed_operation_makes_the_score_nan_and_is_named(
@@ -130,13 +130,18 @@ def test_the_validation_text_stays_out_of_the_workspace(prepared: tuple[Path, Pa
         assert not any(s in content for s in snippets), path
 
 
-def test_the_local_check_runs_in_the_workspace(prepared: tuple[Path, Path], tmp_path: Path) -> None:
+def test_the_local_check_runs_in_the_workspace(
+    prepared: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     workspace = tmp_path / "copy"
     shutil.copytree(prepared[0], workspace)
-    import subprocess
-
-    out = subprocess.run(
-        [sys.executable, "evaluate.py", "--holdout", "0.02"], cwd=workspace, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert "loss" in out.stdout and "raw score" in out.stdout
+    # In this process (torch is loaded already); the workspace's modules are dropped afterwards.
+    monkeypatch.setattr(sys, "argv", ["evaluate.py", "--holdout", "0.02"])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        runpy.run_path(str(workspace / "evaluate.py"), run_name="not_main")["main"]()
+    finally:
+        for name in ("model", "mlm_data", "op_whitelist"):
+            sys.modules.pop(name, None)
+    out = capsys.readouterr().out
+    assert "loss" in out and "raw score" in out, out
