@@ -1,7 +1,6 @@
 """Tokenize, finetune and save in one process (the reference solution of finetune_runtime)."""
 
 import json
-import os
 import sys
 
 import torch
@@ -12,7 +11,9 @@ from model import GPT, GPTConfig
 def main():
     with open(sys.argv[1] if len(sys.argv) > 1 else "config.json") as f:
         config = json.load(f)
-    torch.set_num_threads(os.cpu_count() or 1)
+    # One thread: this model's operations are too small to gain from more (and more threads
+    # slow down badly on a shared machine).
+    torch.set_num_threads(1)
     device = config["device"]
     with open(config["train_file"], "rb") as f:
         tokens = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).long()  # byte-level tokens
