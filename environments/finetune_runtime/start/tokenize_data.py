@@ -28,7 +28,7 @@ def tokenize(text, vocab):
 
 
 def detokenize(tokens):
-    return bytes([t for t in tokens if t < 256]).decode("utf-8")
+    return bytes([t for t in tokens if t < 256]).decode("utf-8", errors="ignore")
 
 
 def main():
