@@ -60,7 +60,7 @@ def test_start_scores_about_0_and_reference_about_1_on_cpu_scale(home: Path) -> 
         assert abs(s.normalize(start_raw)) <= 0.02
         assert 0.98 <= s.normalize(reference_raw) <= 1.02
         assert reference_raw - start_raw > 0.2  # clearly apart
-        assert details["regret"] < 0.1 and 0.9 <= details["fraction_of_budget"] <= 1.1
+        assert details["prediction_error"] < 0.25 and 0.9 <= details["fraction_of_budget"] <= 1.1
 
 
 def test_invalid_answers_score_nan_with_a_reason(home: Path) -> None:
@@ -179,6 +179,9 @@ def test_hidden_score_reaches_no_tool_result(home: Path) -> None:
         assert first.structured["valid"]
         values, _ = _secrets(s)
         patterns = _secret_patterns(values)
+        # The patterns do find the secrets where they are recorded (the score log's details).
+        recorded = json.dumps(s.recorder.scores()[-1], default=str) + f" {s.normalize(values[0])}"
+        assert len(_leaks(recorded, patterns)) >= len(values)
         assert set(first.structured["message"]) == {"result", "fraction_of_budget"}
         seen = {"score": first.text + json.dumps(first.structured, default=str)}
         order = sorted(REGISTRY, key=lambda n: (n == "submit", n == "pause", n))  # end with pause, submit
@@ -223,7 +226,9 @@ async def test_hidden_score_reaches_no_tui_widget(home: Path) -> None:
         assert "fraction_of_budget" in screen_text or "fraction" in screen_text
     with Session.open(home, sid, hold=False) as s:
         values, _ = _secrets(s)
-    leaks = _leaks(screen_text, _secret_patterns(values))
+    patterns = _secret_patterns(values)
+    assert _leaks(" ".join(f"{v:.3f}" for v in values), patterns)  # the patterns work
+    leaks = _leaks(screen_text, patterns)
     assert not leaks, (leaks, screen_text[:3000])
     assert all(math.isfinite(v) for v in values)
 
