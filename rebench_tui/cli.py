@@ -352,6 +352,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from session.calibrate import calibrate
 
     env = load_environment(args.env)
+    try:
+        env.scale(args.scale)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     cal = calibrate(env, args.scale, runs=args.runs, progress=lambda m: print(m, file=sys.stderr))
     target = shipped_path(env) if args.ship else home_path(resolve_home(args.home))
     save_calibration(target, cal)
@@ -531,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("calibrate", cmd_calibrate, "measure the start and reference raw scores on this machine")
     p.add_argument("env", choices=environment_ids())
-    p.add_argument("--scale", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--scale", default="cpu", help="cpu, gpu, or an environment's own scale (e.g. test)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--ship", action="store_true", help="write into the environment's shipped calibration.json")
 
