@@ -47,7 +47,7 @@ def _bad_files(workspace: Path) -> dict[str, tuple[object, str]]:
         "wrong shape": (wider, "wpe.weight has shape (256, 128), expected (128, 128)"),
         "non-finite": (nan, "non-finite"),
         "integer tensor": (ints, "dtype torch.int64"),
-        "not a dict": ([good["wte.weight"]], "not a state dict"),
+        "not a dict": ([good["wte.weight"]], "expected a state dict"),
     }
 
 
