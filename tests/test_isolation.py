@@ -32,6 +32,8 @@ from session.isolation.cgroups import available_controllers
 from session.layout import list_session_ids, session_paths
 from session.session import Session
 
+# Accounts, cgroups and namespaces are host-wide: these tests run alone (see the Makefile).
+pytestmark = pytest.mark.serial
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="isolation needs root (CI runs as root)")
 needs_cgroups = pytest.mark.skipif(
@@ -261,3 +263,16 @@ def test_an_operator_can_turn_isolation_off_and_the_record_says_so(open_home: Pa
         recorded = Confinement.from_json(s.recorder.meta("confinement"))
         assert recorded.summary().startswith("not isolated")
     assert session_paths(open_home, s.id).database.exists()
+
+
+@needs_root
+@pytest.mark.parametrize("env_id", ["scaling_law", "fix_embedding"])
+def test_an_environments_private_files_stay_private_and_its_scorer_still_works(open_home: Path, env_id: str) -> None:
+    with Session.create(open_home, env_id, kind="agent", participant="gina") as s:
+        s.call("resume", {"reason": "test"})
+        assert s.confinement.isolated and s.confinement.protected, s.confinement.to_json()
+        for path in [*s.confinement.protected, *map(str, s.paths.env_private.iterdir())]:
+            read = run(s, f"cat {path} || ls {path}/*")
+            assert "Permission denied" in read["text"] and read["exit_code"] != 0, (path, read["text"])
+        scored = s.call("score").structured
+        assert scored["valid"], scored  # the scorer's account reads what it needs

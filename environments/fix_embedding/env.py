@@ -49,6 +49,10 @@ class FixEmbedding(Environment):
     def resources_for(self, scale: str) -> Resources:
         return self.gpu_resources if self.scale(scale).params["device"] == "cuda" else self.resources
 
+    def protected_paths(self) -> list[Path]:
+        """The meta files record the reference repair's rows: root-only when isolated."""
+        return [*super().protected_paths(), *sorted(_DATA.glob("meta_*.json"))]
+
     def _require_built(self, scale: str) -> dict:
         meta = _meta(scale)
         if meta is None or "reference_rows" not in meta:
@@ -123,7 +127,7 @@ class FixEmbedding(Environment):
         started = time.perf_counter()
         if scale == "gpu" and not torch.cuda.is_available():
             return ScoreResult.invalid("scale 'gpu' needs a CUDA GPU, and none is visible")
-        if _meta(scale) is None:
+        if not (_DATA / files(scale)["large"]).exists():
             return ScoreResult.invalid(
                 f"this scale's models are not built (run `python -m environments.fix_embedding.build --scale {scale}`)"
             )

@@ -70,6 +70,10 @@ class RestrictedMlm(Environment):
     def resources_for(self, scale: str) -> Resources:
         return self.gpu_resources if self.scale(scale).params["device"] == "cuda" else self.resources
 
+    def protected_paths(self) -> list[Path]:
+        """The reference model's weights: root-only when the session is isolated."""
+        return [*super().protected_paths(), _DATA / "reference.pt"]
+
     def instructions(self, scale: str) -> str:
         config = self.scale(scale)
         p = config.params

@@ -119,6 +119,9 @@ class RlQa(Environment):
         corpus_text = build_corpus().train.decode("utf-8")
         shutil.copy(_DATA / "start.pt", workspace / "model.pt")
         shutil.copy(_DATA / "start.pt", workspace / "start_model.pt")
+        (private / "opponents").mkdir(exist_ok=True)
+        for name in ("baseline_answers.json", "model.pt"):  # the scorer's opponents, private
+            shutil.copy(_DATA / "reference" / name, private / "opponents" / name)
         shutil.copy(_HERE.parent / "tiny_gpt.py", workspace / "model.py")
         # qa.py imports the workspace's model.py (the package's copy falls back to it only outside the repo).
         qa, count = re.subn(

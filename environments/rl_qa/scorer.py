@@ -53,9 +53,13 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     prompts = [h["prompt"] for h in held]
     answers = generate(model, prompts, temperature=p["temperature"], seed=p["sample_seed"], max_new=p["max_new"])
 
-    baselines = json.loads((_DATA / "reference" / "baseline_answers.json").read_text())
+    # Copied into the private state by prepare (data/rl_qa/reference is root-only when isolated).
+    opponent_files = private / "opponents"
+    if not opponent_files.is_dir():  # a session prepared before the copy
+        opponent_files = _DATA / "reference"
+    baselines = json.loads((opponent_files / "baseline_answers.json").read_text())
     opponents = {}
-    for name, weights in (("start", _DATA / "start.pt"), ("reference", _DATA / "reference" / "model.pt")):
+    for name, weights in (("start", _DATA / "start.pt"), ("reference", opponent_files / "model.pt")):
         known = baselines.get(name, {})
         missing = [q for q in prompts if q not in known]
         if missing:  # another Python's corpus: answer the new prompts with the same model

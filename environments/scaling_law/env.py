@@ -74,8 +74,9 @@ class ScalingLaw(Environment):
     def prepare(self, workspace: Path, private: Path, scale: str) -> None:
         """model.py, train.py (with this scale's settings), train.bin and the starting answer.json.
 
-        Neither the validation text nor the sweep goes into the workspace: the scorer reads
-        the sweep from data/scaling_law/."""
+        Neither the validation text nor the sweep goes into the workspace: the sweep is copied
+        into the private state, where the scorer reads it (data/scaling_law/ is root-only when
+        the session is isolated)."""
         from environments.text_corpus import build_corpus
 
         script = (_HERE / "train.py").read_text()
@@ -87,6 +88,11 @@ class ScalingLaw(Environment):
         shutil.copy(_TINY_GPT, workspace / "model.py")
         (workspace / "train.bin").write_bytes(build_corpus().train)
         shutil.copy(_HERE / "start" / f"answer_{scale}.json", workspace / ANSWER)
+        if sweep_file(scale).exists():
+            shutil.copy(sweep_file(scale), private / "sweep.json")
+
+    def protected_paths(self) -> list[Path]:
+        return [*super().protected_paths(), DATA_DIR / "scaling_law"]
 
     def install_reference(self, workspace: Path, scale: str) -> None:
         """The answer of a scaling-law fit to experiments within the cap (see reference/fit.py)."""
@@ -97,7 +103,9 @@ class ScalingLaw(Environment):
         from environments.scaling_law import truth
 
         settings = train_settings(scale)
-        path = sweep_file(scale)
+        path = private / "sweep.json"
+        if not path.exists():  # a session prepared before the sweep was copied into private state
+            path = sweep_file(scale)
         if not path.exists():
             return ScoreResult.invalid(
                 f"the {scale} scale's sweep is not available here (run `python -m environments.scaling_law.sweep"
