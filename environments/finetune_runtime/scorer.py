@@ -4,12 +4,12 @@ For every scoring:
 1. Draw a fresh data-order seed and a fresh training-data window (os.urandom); write
    config.json, data/train.txt and data/valid.txt into the workspace; delete output/ and
    work/ (earlier outputs and intermediates).
-2. Compute the expected weights with the trusted implementation (`trusted.finetune`) for that
-   seed and data. This is not timed, and nothing of it is written to disk.
-3. Run `bash finetune.sh` in the workspace as a child process (its own process group,
+2. Run `bash finetune.sh` in the workspace as a child process (its own process group,
    killed with it on timeout) and time it with a monotonic clock.
-4. Load output/model.pt (weights_only), check the architecture and finiteness, check it was
-   written during this run, and compare it with the expected weights: the run is valid when
+3. Load output/model.pt (weights_only), check the architecture and finiteness, and check it
+   was written during this run; a failed run ends the scoring here.
+4. Compute the expected weights with the trusted implementation (`trusted.finetune`) for that
+   seed and data (not timed, nothing of it written to disk) and compare: the run is valid when
    ||w - w_expected||_2 / ||w_expected - w_base||_2 <= tolerance (global L2 over all tensors).
    Weights copied from an earlier run (another seed, other data) or perturbed base weights
    are far outside the tolerance.
@@ -153,17 +153,9 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     run_cfg, train_text = prepare_run(workspace, private, scale)
     base = {k: v.float() for k, v in base_state(scale).items()}
 
-    # The expected weights for this seed and data (not timed).
-    if device == "cpu":
-        torch.set_num_threads(1)  # small operations; more threads only contend on a shared machine
-    trusted_started = time.perf_counter()
-    tokens = torch.frombuffer(bytearray(train_text), dtype=torch.uint8).long()
-    expected = trusted.finetune(base, tokens, run_cfg, device=device)
-    trusted_s = time.perf_counter() - trusted_started
     details: dict[str, Any] = {
         "seed": run_cfg["seed"],
         "data_seed": run_cfg["data_seed"],
-        "trusted_s": round(trusted_s, 3),
         "tolerance": tolerance,
         "torch": torch.__version__,
     }
@@ -183,6 +175,14 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
         return failed(str(exc), text, details)
     if output.stat().st_mtime < began - 1:
         return ScoreResult.invalid(f"{run_cfg['output']} was not written by this run", **details)
+
+    # The expected weights for this seed and data (not timed; only for a run that produced weights).
+    if device == "cpu":
+        torch.set_num_threads(1)  # small operations; more threads only contend on a shared machine
+    trusted_started = time.perf_counter()
+    tokens = torch.frombuffer(bytearray(train_text), dtype=torch.uint8).long()
+    expected = trusted.finetune(base, tokens, run_cfg, device=device)
+    details["trusted_s"] = round(time.perf_counter() - trusted_started, 3)
 
     change = trusted.distance(expected, base)
     diff = trusted.distance(trained, expected)
