@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(BIN)/rebench-tui
 
+# Two workers for most tests; then, alone, the ones that time things or change the host.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """finetune_runtime end to end with real processes: the scorer times the real finetune.sh.
 
-The fault cases use the small `test` scale (30 steps); one real session checks that the
-start scores about 0 and the reference about 1 against the shipped test-scale calibration.
+Everything uses the small `test` scale (30 steps): one real session checks that the start
+scores about 0 and the reference about 1 against the shipped test-scale calibration, and
+that the reference's weights copied into a later run fail.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def copy(prepared: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
     return workspace, private
 
 
-def test_start_scores_about_0_and_reference_about_1_on_test_scale(home: Path) -> None:
+@pytest.mark.serial  # times things: another test's load would skew the normalization
+def test_start_about_0_reference_about_1_and_copied_weights_from_an_earlier_run_fail(home: Path) -> None:
     with Session.create(home, ENV, scale="test", kind="agent") as s:
         assert s.calibration.calibration is not None, "ship the test-scale calibration"
         assert {"finetune.sh", "train.py", "model.py", "base_model.pt", "config.json"} <= {
@@ -59,26 +61,22 @@ def test_start_scores_about_0_and_reference_about_1_on_test_scale(home: Path) ->
         load_environment(ENV).install_reference(s.workspace, "test")
         reference = s.call("score").structured
         assert reference["valid"], reference
+        first = s.recorder.scores()[-1]
+        assert first["details"]["relative_l2"] <= TOLERANCE / 5, first["details"]
+        seconds = reference["message"]["seconds"]
+        assert seconds > 0 and math.isclose(reference["raw"], math.log(seconds), rel_tol=1e-3)
+
+        # The weights of that run, copied into place by a script that trains nothing.
+        shutil.copy(s.workspace / "output" / "model.pt", s.workspace / "saved.pt")
+        write_script(s.workspace, "mkdir -p output\ncp saved.pt output/model.pt\n")
+        cheat = s.call("score").structured
+        assert not cheat["valid"] and "differ from the expected weights" in cheat["message"]["error"], cheat
+        details = s.recorder.scores()[-1]["details"]
+        assert details["seed"] != first["details"]["seed"] and details["relative_l2"] > 10 * TOLERANCE
     # Timings on a shared 2-core machine are noisy: generous bounds.
     assert start["normalized"] <= 0.35, start
     assert 0.5 <= reference["normalized"] <= 1.8, reference
     assert reference["best_normalized"] == reference["normalized"]
-
-
-def test_reference_passes_and_copied_weights_from_an_earlier_run_do_not(copy: tuple[Path, Path]) -> None:
-    workspace, private = copy
-    env = load_environment(ENV)
-    first = run_scorer(env, "test", workspace, private)
-    assert first.valid, first.message
-    assert first.details["relative_l2"] <= TOLERANCE / 5, first.details
-    assert first.message["seconds"] > 0 and math.isclose(first.raw, math.log(first.message["seconds"]), rel_tol=1e-3)
-    shutil.copy(workspace / "output" / "model.pt", workspace / "saved.pt")
-    write_script(workspace, "mkdir -p output\ncp saved.pt output/model.pt\n")
-    cheat = run_scorer(env, "test", workspace, private)
-    assert not cheat.valid
-    assert "differ from the expected weights" in cheat.message["error"], cheat.message
-    assert cheat.details["seed"] != first.details["seed"]
-    assert cheat.details["relative_l2"] > 10 * TOLERANCE
 
 
 def test_base_weights_with_noise_are_invalid(copy: tuple[Path, Path]) -> None:

@@ -89,11 +89,10 @@ def test_the_starting_and_reference_models_pass_the_whitelist() -> None:
     ("expr", "name"),
     [
         # x / y, and the model catches the guard's error: the operation is still found.
+        # Three through the real scorer process; tests/test_op_whitelist.py catches each of the
+        # issue's list (/, exp, softmax, mean, >, where) with the same guard in-process.
         ("x + _try(lambda: x / (x * x + 1))", "div"),
-        ("torch.exp(x)", "exp"),
         ("torch.softmax(x, dim=-1)", "softmax"),
-        ("x - x.mean()", "mean"),
-        ("x * (x > 0)", "gt"),
         ("torch.where(self.cond, x, -x)", "where"),
     ],
 )

@@ -6,12 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO, cli
 
 from environments.registry import load_environment
 from session.session import Session
 
 
+@pytest.mark.serial  # times things: another test's load would skew the normalization
 def test_start_scores_about_0_and_reference_about_1_on_cpu_scale(home: Path) -> None:
     with Session.create(home, "prefix_sum", scale="cpu", kind="agent") as s:
         assert s.calibration.calibration is not None
