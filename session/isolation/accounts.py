@@ -79,6 +79,13 @@ def account_home(home: Path, account: Account) -> Path:
     return folder
 
 
+def can_run(account: str, program: str) -> bool:
+    """Whether `account` can start `program` the way a shell would (path lookup and exec)."""
+    drop = ["setpriv", f"--reuid={account}", f"--regid={account}", "--init-groups", "--"]
+    done = subprocess.run([*drop, "/bin/sh", "-c", '"$0" -c ""', program], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
 def unreachable_ancestor(path: Path, stop_at: Path) -> Path | None:
     """The first folder above `stop_at` that other users cannot enter (they could not reach the workspace)."""
     for folder in [stop_at, *stop_at.parents]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +47,7 @@ class Confinement:
     netns: str | None = None
     protected: list[str] = field(default_factory=list)
     homes: dict[str, str] = field(default_factory=dict)  # account -> its HOME (caches, shell history)
+    notes: list[str] = field(default_factory=list)  # what else the operator should know
 
     @property
     def isolated(self) -> bool:
@@ -59,7 +61,7 @@ class Confinement:
             return f"isolation is off ({why}): participant processes run as the harness's own user"
         if self.not_enforced:
             return "isolation is partial: " + "; ".join(f"{k} {v}" for k, v in self.not_enforced.items())
-        return None
+        return "; ".join(self.notes) or None
 
     # -- deciding ------------------------------------------------------------------------
     @classmethod
@@ -95,6 +97,12 @@ class Confinement:
         c.homes = {a.name: str(accounts.account_home(home, a)) for a in (participant_account, scorer_account)}
         c.enforced["user"] = f"participant runs as {c.participant_user}, the scorer as {c.scorer_user}"
         c.protected = accounts.protect_paths(protect)
+        if not accounts.can_run(participant_account.name, sys.executable):
+            c.notes.append(
+                f"{participant_account.name} cannot run the harness's Python ({sys.executable}): a folder above it"
+                " is closed to other users, so participants get only the system's tools (install the harness"
+                " where every user can read it, e.g. under /opt)"
+            )
         c.cgroup = SessionCgroup.create(f"{session_id}", profile.memory_mb, profile.max_processes, profile.cpu_list)
         c._decide_limits()
         c.netns = c._make_netns(session_id) if profile.network == "none" else None
@@ -187,7 +195,9 @@ class Confinement:
         return prefix + list(argv)
 
     def environment(self, role: Role = "participant") -> dict[str, str]:
-        env = {"CUDA_VISIBLE_DEVICES": self.profile.cuda_visible_devices}
+        # The harness's own interpreter (and its torch, triton...) first on PATH, as `python`.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)])
+        env = {"CUDA_VISIBLE_DEVICES": self.profile.cuda_visible_devices, "PATH": path}
         user = self.scorer_user if role == "scorer" else self.participant_user
         if user and os.geteuid() == 0:
             env.update(USER=user, LOGNAME=user, HOME=self.homes.get(user, "/tmp"))
@@ -235,6 +245,7 @@ class Confinement:
             "netns": self.netns,
             "protected": self.protected,
             "homes": self.homes,
+            "notes": self.notes,
             "warning": self.warning,
         }
 
@@ -250,6 +261,7 @@ class Confinement:
             netns=data.get("netns"),
             protected=list(data.get("protected") or []),
             homes=dict(data.get("homes") or {}),
+            notes=list(data.get("notes") or []),
         )
 
     @classmethod
