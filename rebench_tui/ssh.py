@@ -228,7 +228,9 @@ class Server:
             await client.close()
 
     def _child_env(self, term: str | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
+        # COLUMNS and LINES would override the pty's size in the TUI (shutil.get_terminal_size
+        # reads them first): the connection's terminal size and resizes must win.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_") and k not in ("COLUMNS", "LINES")}
         env.update(REBENCH_HOME=str(self.config.home), COLORTERM="truecolor")
         if term:
             env["TERM"] = term
