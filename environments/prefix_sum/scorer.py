@@ -28,7 +28,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import hashlib
-import importlib.util
 import math
 import os
 import statistics
@@ -42,19 +41,12 @@ from typing import Any, NamedTuple
 import torch
 
 from environments.base import ScaleConfig, ScoreResult
+from environments.participant_code import Invalid, import_from_workspace
 from environments.prefix_sum.trusted import prefix_sum_trusted, random_input
 
 # glibc mallopt parameters.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
-
-
-class Invalid(Exception):
-    """The submission is invalid; `details` go into the score log, never to the participant."""
-
-    def __init__(self, reason: str, **details: Any) -> None:
-        super().__init__(reason)
-        self.reason, self.details = reason, details
 
 
 class Trusted(NamedTuple):
@@ -203,28 +195,8 @@ def make_cases(n: int, device: str, count: int, t: Trusted) -> tuple[tuple[int, 
 
 
 def load_solution(workspace: Path) -> Callable[[torch.Tensor], Any]:
-    """Import workspace/solution.py by path; the workspace is on sys.path only meanwhile
-    (the scorer runs with `python -I`), so the solution can import its own helper modules."""
-    path = workspace / "solution.py"
-    if not path.is_file():
-        raise Invalid("solution.py is missing from the workspace")
-    spec = importlib.util.spec_from_file_location("solution", path)
-    if spec is None or spec.loader is None:
-        raise Invalid("solution.py cannot be loaded")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["solution"] = module
-    sys.path.insert(0, str(workspace))
-    try:
-        # Compiled from the source, never from a cached .pyc that could predate the last edit.
-        exec(compile(path.read_bytes(), str(path), "exec", dont_inherit=True), module.__dict__)
-    except BaseException as exc:
-        raise Invalid(
-            f"solution.py failed to import: {type(exc).__name__}: {exc}"[:2000],
-            traceback=traceback.format_exc()[-8000:],
-        ) from None
-    finally:
-        if str(workspace) in sys.path:
-            sys.path.remove(str(workspace))
+    """Import workspace/solution.py (see environments.participant_code) and return its prefix_sum."""
+    module = import_from_workspace(workspace, "solution.py")
     fn = getattr(module, "prefix_sum", None)
     if not callable(fn):
         raise Invalid("solution.py does not define a function prefix_sum(x)")

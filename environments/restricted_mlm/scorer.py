@@ -18,9 +18,7 @@ process's memory or the private folder, or rewrites torch with ctypes or torch.l
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -30,13 +28,8 @@ import torch
 
 from environments.base import ScaleConfig, ScoreResult
 from environments.op_whitelist import ALLOWED_ATEN, ALLOWED_FUNCTIONS, DisallowedOperation, OpWhitelist
+from environments.participant_code import Invalid, import_from_workspace, on_sys_path
 from environments.restricted_mlm import mlm_data
-
-
-class Invalid(Exception):
-    def __init__(self, reason: str, **details: Any) -> None:
-        super().__init__(reason)
-        self.reason, self.details = reason, details
 
 
 def disallowed_seen(seen: set[str]) -> list[str]:
@@ -52,25 +45,10 @@ def disallowed_seen(seen: set[str]) -> list[str]:
 
 
 def load_model(workspace: Path) -> Any:
-    """Import workspace/model.py by path and call get_trained_model(), with the workspace on
-    sys.path meanwhile (the scorer runs with `python -I`)."""
-    path = workspace / "model.py"
-    if not path.is_file():
-        raise Invalid("model.py is missing from the workspace")
-    spec = importlib.util.spec_from_file_location("model", path)
-    if spec is None or spec.loader is None:
-        raise Invalid("model.py cannot be loaded")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["model"] = module
-    sys.path.insert(0, str(workspace))
-    try:
-        try:
-            exec(compile(path.read_bytes(), str(path), "exec", dont_inherit=True), module.__dict__)
-        except BaseException as exc:
-            raise Invalid(
-                f"model.py failed to import: {type(exc).__name__}: {exc}"[:2000],
-                traceback=traceback.format_exc()[-8000:],
-            ) from None
+    """Import workspace/model.py and call get_trained_model(), with the workspace on sys.path
+    meanwhile (see environments.participant_code)."""
+    with on_sys_path(workspace):
+        module = import_from_workspace(workspace, "model.py")
         get = getattr(module, "get_trained_model", None)
         if not callable(get):
             raise Invalid("model.py does not define a function get_trained_model()")
@@ -81,9 +59,6 @@ def load_model(workspace: Path) -> Any:
                 f"get_trained_model() raised {type(exc).__name__}: {exc}"[:2000],
                 traceback=traceback.format_exc()[-8000:],
             ) from None
-    finally:
-        if str(workspace) in sys.path:
-            sys.path.remove(str(workspace))
     if not callable(model):
         raise Invalid(f"get_trained_model() returned {type(model).__name__}, not a callable model")
     return model
