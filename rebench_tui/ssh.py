@@ -284,6 +284,8 @@ class Server:
             if not redirected:
                 os.close(master)
         process.exit(child.returncode or 0)
+        if redirected:
+            await _finish(process, closed)
 
     async def _mcp(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
         env = self._child_env(None)
@@ -295,6 +297,19 @@ class Server:
         )  # fmt: skip
         await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
         process.exit(await child.wait())
+        await _finish(process, asyncio.create_task(process.wait_closed()))
+
+
+async def _finish(process: asyncssh.SSHServerProcess, closed: asyncio.Task) -> None:
+    """Let asyncssh drain its redirections after exit, so none of its cleanup is left unawaited.
+
+    Its redirect queues register their cleanup with the process, which only runs it in
+    `wait_closed`; a peer that never closes its side cannot hold the handler beyond a few seconds.
+    """
+    try:
+        await asyncio.wait_for(closed, 5)
+    except (TimeoutError, OSError, asyncssh.Error):
+        process.close()
 
 
 def _winsize(cols: int, rows: int) -> bytes:

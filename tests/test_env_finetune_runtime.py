@@ -1,8 +1,9 @@
 """finetune_runtime end to end with real processes: the scorer times the real finetune.sh.
 
-Everything uses the small `test` scale (30 steps): one real session checks that the start
-scores about 0 and the reference about 1 against the shipped test-scale calibration, and
-that the reference's weights copied into a later run fail.
+Everything uses the small `test` scale (30 steps): one real session checks that the
+reference's speedup over the start matches the shipped test-scale calibration (so they score
+about 0 and 1 on the machine that calibrated), and that the reference's weights copied into a
+later run fail.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import assert_timed_calibration_holds
 
 from environments.finetune_runtime.env import TOLERANCE
 from environments.registry import load_environment
@@ -52,7 +54,8 @@ def copy(prepared: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.serial  # times things: another test's load would skew the normalization
 def test_start_about_0_reference_about_1_and_copied_weights_from_an_earlier_run_fail(home: Path) -> None:
     with Session.create(home, ENV, scale="test", kind="agent") as s:
-        assert s.calibration.calibration is not None, "ship the test-scale calibration"
+        calibration = s.calibration.calibration
+        assert calibration is not None, "ship the test-scale calibration"
         assert {"finetune.sh", "train.py", "model.py", "base_model.pt", "config.json"} <= {
             p.name for p in s.workspace.iterdir()
         }
@@ -73,10 +76,8 @@ def test_start_about_0_reference_about_1_and_copied_weights_from_an_earlier_run_
         assert not cheat["valid"] and "differ from the expected weights" in cheat["message"]["error"], cheat
         details = s.recorder.scores()[-1]["details"]
         assert details["seed"] != first["details"]["seed"] and details["relative_l2"] > 10 * TOLERANCE
-    # Timings on a shared 2-core machine are noisy: generous bounds.
-    assert start["normalized"] <= 0.35, start
-    assert 0.5 <= reference["normalized"] <= 1.8, reference
-    assert reference["best_normalized"] == reference["normalized"]
+    # Timings on a shared 2-core machine are noisy: generous bounds on the gap.
+    assert_timed_calibration_holds(calibration, start, reference, gap=(0.5, 1.6))
 
 
 def test_base_weights_with_noise_are_invalid(copy: tuple[Path, Path]) -> None:
