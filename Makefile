@@ -1,5 +1,14 @@
 # Two entry points: `make run` (set up + launch the main job) and `make test` (set up + run the tests).
-PYTHON ?= python3
+# As root the harness runs participants and scorers as their own Unix users, who must be able to
+# run this venv's interpreter (for torch and the scorers): an interpreter under a folder closed to
+# them (a pyenv in /root) cannot be theirs, so root builds the venv from the system's python3
+# (3.11 or newer) instead when the one on PATH is closed to other users.
+PYTHON ?= $(shell \
+  exe=$$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null); \
+  if [ "$$(id -u)" = 0 ] && [ -n "$$exe" ] && \
+     ! setpriv --reuid=65534 --regid=65534 --clear-groups -- /bin/sh -c '"$$0" -c ""' "$$exe" 2>/dev/null && \
+     /usr/bin/python3 -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; \
+  then echo /usr/bin/python3; else echo python3; fi)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed

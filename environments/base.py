@@ -96,8 +96,10 @@ class Environment(ABC):
 
     def protected_paths(self) -> list[Path]:
         """Files the participant must never read (reference solutions, held-out sources): root-only
-        when the harness runs isolated. Environments that ship more private data add it here."""
-        return [self.folder / "reference", DATA_DIR / self.id / "reference"]
+        when the harness runs isolated. Environments that ship more private data add it here.
+        The shared corpus's held-out documents are every environment's: a participant of one
+        must not read another's validation text."""
+        return [self.folder / "reference", DATA_DIR / self.id / "reference", DATA_DIR / "corpus" / "validation.json.xz"]
 
     @abstractmethod
     def instructions(self, scale: str) -> str:
@@ -107,9 +109,33 @@ class Environment(ABC):
     def prepare(self, workspace: Path, private: Path, scale: str) -> None:
         """Copy the starting solution into `workspace`; put what must stay hidden in `private`."""
 
-    @abstractmethod
     def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
-        """Judge the workspace. Runs inside the scorer subprocess, never in the daemon."""
+        """Judge the workspace. Runs inside the scorer subprocess, never in the daemon.
+
+        An environment implements either this, or the split below (`participant_inputs`,
+        `run_participant_part`, `judge`), which keeps the participant's code out of the
+        process that reads the private data.
+        """
+        raise NotImplementedError(f"{self.id} scores in two parts: see participant_inputs")
+
+    # -- scoring in two parts -------------------------------------------------------------
+    def participant_inputs(self, private: Path, scale: str) -> dict[str, Any] | None:
+        """What the participant's part of scoring may see (public data only), or None.
+
+        None (the default) means one scorer process runs the participant's code and reads the
+        private data. Otherwise the harness first runs `run_participant_part` as the participant
+        (their account and limits, no access to `private`), then `judge` as the scorer on what
+        that part wrote. Runs in the harness, so keep it cheap.
+        """
+        return None
+
+    def run_participant_part(self, workspace: Path, inputs: dict[str, Any], outputs: Path, scale: str) -> None:
+        """Run the participant's code on `inputs`; write the results as plain files (JSON) under `outputs`."""
+        raise NotImplementedError
+
+    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path) -> ScoreResult:
+        """Score what `run_participant_part` wrote, which is untrusted: parse it defensively."""
+        raise NotImplementedError
 
     @abstractmethod
     def install_reference(self, workspace: Path, scale: str) -> None:

@@ -1,6 +1,7 @@
 """Entry point of the scorer subprocess: `python -I -m environments.scorer_main ...`.
 
-Runs one environment's `score` and writes the verdict as JSON to a result file the
+Runs one environment's `score` (or, for one that scores in two parts, its `judge` of the
+outputs of the participant's part, `--outputs`) and writes the verdict as JSON to a result file the
 caller chose inside the private state. `-I` keeps the workspace off `sys.path`, so a
 participant's folder named like one of our packages cannot replace the scorer.
 Errors raised by the participant's code become an invalid score with the exception's
@@ -26,11 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("workspace", type=Path)
     parser.add_argument("private", type=Path)
     parser.add_argument("result", type=Path)
+    parser.add_argument("--outputs", type=Path, help="what the participant's part of scoring wrote")
     args = parser.parse_args(argv)
 
     env = load_environment(args.env_id)
     try:
-        result = env.score(args.workspace, args.private, args.scale)
+        if args.outputs is None:
+            result = env.score(args.workspace, args.private, args.scale)
+        else:
+            result = env.judge(args.workspace, args.private, args.scale, args.outputs)
         if not isinstance(result, ScoreResult):
             raise TypeError(f"scorer returned {type(result).__name__}, not ScoreResult")
         if result.valid and not math.isfinite(result.raw):

@@ -6,9 +6,10 @@ import hashlib
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
-from environments.text_corpus import MASK, PAD, VOCAB_SIZE, build_corpus, decode, encode
+from environments.text_corpus import MASK, PAD, VOCAB_SIZE, build_corpus, decode, documents, encode, python_documents
 
 
 def test_corpus_is_large_enough_and_split_without_overlap() -> None:
@@ -16,12 +17,26 @@ def test_corpus_is_large_enough_and_split_without_overlap() -> None:
     assert len(corpus.train) > 500_000 and len(corpus.validation) > 40_000, corpus.sizes
     assert not set(corpus.train_names) & set(corpus.validation_names)
     assert len(corpus.validation_names) >= 10
+    held_out = dict(documents())
     for name in corpus.validation_names[:20]:  # a held-out document is not in the training text
-        kind, _, key = name.partition(":")
-        if kind == "topic":
-            from pydoc_data.topics import topics
+        assert held_out[name].encode() not in corpus.train
 
-            assert topics[key].encode() not in corpus.train
+
+def test_the_training_part_loads_without_the_protected_validation_file() -> None:
+    """What a scorer's account reads: the same training text, and no held-out document."""
+    train_only = build_corpus(include_validation=False)
+    assert train_only.train == build_corpus().train and train_only.validation == b""
+    assert {name for name, _ in documents(include_validation=False)} == set(build_corpus().train_names)
+
+
+def test_the_shipped_corpus_is_what_this_python_extracts_when_it_is_the_one_that_made_it() -> None:
+    """The shipped files hold Python 3.11.7's documentation; other releases' text differs, which is why it ships."""
+    if sys.version_info[:3] != (3, 11, 7):
+        pytest.skip(f"the corpus was extracted with Python 3.11.7, this is {sys.version.split()[0]}")
+    extracted = [(name, text) for name, text in python_documents()]
+    seen: set[str] = set()
+    unique = [(n, t) for n, t in extracted if not (t in seen or seen.add(t))]
+    assert unique == documents()
 
 
 def test_corpus_is_the_same_in_another_process() -> None:

@@ -17,7 +17,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-VALIDATION_FRACTION = 0.12  # as text_corpus.build_corpus
 N_HELDOUT = 100
 N_WARMUP_DOCS = 150
 MAX_ANSWER_CHARS = 120
@@ -70,13 +69,9 @@ def examples() -> list[Example]:
     """All prompts, held-out first, each group in a fixed hash order."""
     from environments.text_corpus import documents, in_validation
 
-    seen: set[str] = set()
     train, heldout = [], []
     for name, text in documents():
-        if text in seen:  # the same dedup as build_corpus
-            continue
-        seen.add(text)
-        (heldout if in_validation(name, VALIDATION_FRACTION) else train).append((name, text))
+        (heldout if in_validation(name) else train).append((name, text))
     heldout.sort(key=lambda d: _order(d[0]))
     train.sort(key=lambda d: _order(d[0]))
     groups = (("heldout", heldout), ("warmup", train[:N_WARMUP_DOCS]), ("rl", train[N_WARMUP_DOCS:]))

@@ -66,7 +66,8 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
             known = {**known, **dict(zip(missing, generate(load_policy(weights), missing), strict=True))}
         opponents[name] = [known[q] for q in prompts]
 
-    judge = Judge({h["prompt"]: h["source"] for h in held}, build_corpus().train.decode("utf-8"))
+    train_text = build_corpus(include_validation=False).train.decode("utf-8")  # all this account may read
+    judge = Judge({h["prompt"]: h["source"] for h in held}, train_text)
     prefs = {name: [judge.prefer(q, a, b) for q, a, b in zip(prompts, answers, opp, strict=True)]
              for name, opp in opponents.items()}  # fmt: skip
     repeats = int(p["repeats"])

@@ -11,6 +11,7 @@ imported here; the scorer lives in `scorer.py`.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -79,7 +80,19 @@ class RustCodeContests(Environment):
     def install_reference(self, workspace: Path, scale: str) -> None:
         shutil.copy(_HERE / "reference" / "solve.py", workspace / "solve.py")
 
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+    # Scored in two parts: the participant's solve.py never shares a process with the hidden tests.
+    def participant_inputs(self, private: Path, scale: str) -> dict:
+        from environments.rust_codecontests.scorer import public_part
+
+        problems = json.loads((private / "heldout.json").read_text())[: self.scale(scale).params["problems"]]
+        return {"problems": [public_part(p) for p in problems]}
+
+    def run_participant_part(self, workspace: Path, inputs: dict, outputs: Path, scale: str) -> None:
         from environments.rust_codecontests import scorer
 
-        return scorer.score(workspace, private, self.scale(scale))
+        scorer.solve_all(workspace, inputs["problems"], self.scale(scale), outputs)
+
+    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path) -> ScoreResult:
+        from environments.rust_codecontests import scorer
+
+        return scorer.judge(private, self.scale(scale), outputs)

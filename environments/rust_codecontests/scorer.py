@@ -1,9 +1,10 @@
-"""The scorer: the participant's `solve` on every held-out problem, then compile and judge.
+"""Scoring in two parts: the participant's `solve` on every held-out problem, then compile and judge.
 
-Runs inside the scorer subprocess. Each problem gets its own `runner` process (a time limit,
-killed with its process group at the limit), so an exception, a hang or a crash in `solve`
-fails that problem only. The program it returns is judged by `harness.judge` on the problem's
-public and hidden tests. raw = fraction of problems accepted.
+`solve_all` runs as the participant and sees only the problems' public parts: each problem
+gets its own `runner` process (a time limit, killed with its process group at the limit), so
+an exception, a hang or a crash in `solve` fails that problem only. `judge` runs as the
+scorer, reads the hidden tests, and judges each returned program with `harness.judge` on its
+problem's public and hidden tests. raw = fraction of problems accepted.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def _reachable(url: str) -> str | None:
         return f"the model endpoint {parts.hostname}:{port} is unreachable: {exc}"
 
 
-def _public(problem: dict) -> dict:
+def public_part(problem: dict) -> dict:
     """What `solve` sees: everything but the hidden tests."""
     return {k: v for k, v in problem.items() if k != "hidden_tests"}
 
 
 def _run_solve(workspace: Path, problem: dict, tmp: Path, usage_log: Path, timeout_s: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"solve-{problem['id']}-", dir=tmp))
-    (folder / "problem.json").write_text(json.dumps(_public(problem)))
+    (folder / "problem.json").write_text(json.dumps(public_part(problem)))
     result_file, log = folder / "result.json", folder / "output.log"
     argv = [sys.executable, "-I", "-m", "environments.rust_codecontests.runner"]
     argv += [str(workspace), str(folder / "problem.json"), str(result_file)]
@@ -79,47 +80,38 @@ def _run_solve(workspace: Path, problem: dict, tmp: Path, usage_log: Path, timeo
     return {"source": result["source"], "seconds": seconds}
 
 
-def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
+def solve_all(workspace: Path, problems: list[dict], config: ScaleConfig, outputs: Path) -> None:
+    """The participant's part: `solve` on every held-out problem (public parts only), as the participant.
+
+    Writes outputs/solutions.json: {"solutions": [{"id", "source" | "failure", ...}], "tokens", "seconds"}
+    or {"error": why} when no model can be reached.
+    """
     p = config.params
-    workspace = Path(workspace).resolve()
-    if not (workspace / "solve.py").is_file():
-        return ScoreResult.invalid("solve.py not found in the workspace")
-    url = os.environ.get("REBENCH_MODEL_URL")
-    if not url:
-        return ScoreResult.invalid(
-            "no model is configured: the operator must set REBENCH_MODEL_URL (and NAME, API_KEY)"
-        )
-    if why := _reachable(url):
-        return ScoreResult.invalid(why)
-    try:
-        harness.find_rustc()
-    except harness.RustcMissing as exc:
-        return ScoreResult.invalid(f"{exc} (a problem of this machine, not of the submission)")
-    problems = json.loads((Path(private) / "heldout.json").read_text())[: p["problems"]]
     started = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix="rust-codecontests-score-"))
-    os.chmod(tmp, 0o755)
+    url = os.environ.get("REBENCH_MODEL_URL")
+    if not (workspace / "solve.py").is_file():
+        why: str | None = "solve.py not found in the workspace"
+    elif not url:
+        why = "no model is configured: the operator must set REBENCH_MODEL_URL (and NAME, API_KEY)"
+    else:
+        why = _reachable(url)
+    if why:
+        (outputs / "solutions.json").write_text(json.dumps({"error": why}))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="rust-codecontests-solve-"))
     usage_log = tmp / "usage.jsonl"
     usage_log.touch()
-
-    def one(problem: dict) -> dict:
-        outcome = _run_solve(workspace, problem, tmp, usage_log, p["problem_timeout_s"])
-        if "source" not in outcome:
-            return {"id": problem["id"], "verdict": outcome.pop("failure"), **outcome}
-        tests = problem["public_tests"] + problem["hidden_tests"]
-        j = harness.judge(outcome["source"], tests, problem["time_limit_s"], problem["memory_mb"], workdir=tmp)
-        return {
-            "id": problem["id"],
-            "verdict": j.verdict,
-            "passed": j.passed,
-            "tests": j.total,
-            "solve_seconds": outcome["seconds"],
-            "compile_error": j.compile_error[:500],
-        }
-
     try:
         with ThreadPoolExecutor(max(1, p["parallel"])) as pool:
-            verdicts = list(pool.map(one, problems))
+            solutions = list(
+                pool.map(
+                    lambda problem: {
+                        "id": problem["id"],
+                        **_run_solve(workspace, problem, tmp, usage_log, p["problem_timeout_s"]),
+                    },
+                    problems,
+                )
+            )
         tokens = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
         for line in usage_log.read_text().splitlines():
             with contextlib.suppress(ValueError, KeyError, TypeError):
@@ -128,15 +120,77 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
                     tokens[k] += int(entry[k])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    result = {"solutions": solutions, "tokens": tokens, "seconds": round(time.monotonic() - started, 1)}
+    (outputs / "solutions.json").write_text(json.dumps(result))
+
+
+def _read_solutions(outputs: Path) -> dict:
+    """solutions.json as the participant's part left it (untrusted): a dict, or raise ValueError."""
+    data = json.loads((outputs / "solutions.json").read_text())
+    if not isinstance(data, dict):
+        raise ValueError("solutions.json is not an object")
+    return data
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def judge(private: Path, config: ScaleConfig, outputs: Path) -> ScoreResult:
+    """The scorer's part: compile and test each returned program on its problem's public and hidden tests."""
+    p = config.params
+    try:
+        data = _read_solutions(outputs)
+    except (OSError, ValueError) as exc:
+        return ScoreResult.invalid(f"the solving step left no readable solutions: {exc}")
+    if isinstance(data.get("error"), str):
+        return ScoreResult.invalid(data["error"][:2000])
+    try:
+        harness.find_rustc()
+    except harness.RustcMissing as exc:
+        return ScoreResult.invalid(f"{exc} (a problem of this machine, not of the submission)")
+    problems = json.loads((Path(private) / "heldout.json").read_text())[: p["problems"]]
+    given = data.get("solutions") if isinstance(data.get("solutions"), list) else []
+    by_id = {s["id"]: s for s in given if isinstance(s, dict) and isinstance(s.get("id"), str)}
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="rust-codecontests-judge-"))
+    os.chmod(tmp, 0o755)
+
+    def one(problem: dict) -> dict:
+        outcome = by_id.get(problem["id"], {"failure": "no solution returned"})
+        source = outcome.get("source")
+        if not isinstance(source, str):
+            failure = outcome.get("failure") if isinstance(outcome.get("failure"), str) else "no solution returned"
+            kept = {k: outcome[k] for k in ("error", "returncode", "seconds", "output_tail") if k in outcome}
+            return {"id": problem["id"], "verdict": failure, **kept}
+        tests = problem["public_tests"] + problem["hidden_tests"]
+        j = harness.judge(source, tests, problem["time_limit_s"], problem["memory_mb"], workdir=tmp)
+        return {
+            "id": problem["id"],
+            "verdict": j.verdict,
+            "passed": j.passed,
+            "tests": j.total,
+            "solve_seconds": outcome.get("seconds"),
+            "compile_error": j.compile_error[:500],
+        }
+
+    try:
+        with ThreadPoolExecutor(max(1, p["parallel"])) as pool:
+            verdicts = list(pool.map(one, problems))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    reported = data.get("tokens") if isinstance(data.get("tokens"), dict) else {}
+    tokens = {k: _count(reported.get(k)) for k in ("requests", "prompt_tokens", "completion_tokens")}
     tokens["total_tokens"] = tokens["prompt_tokens"] + tokens["completion_tokens"]
     solved = sum(v["verdict"] == "accepted" for v in verdicts)
-    counts = Counter(v["verdict"] for v in verdicts)
+    counts = Counter(str(v["verdict"]) for v in verdicts)
+    solving_s = data.get("seconds") if isinstance(data.get("seconds"), int | float) else 0.0
     message = {
         "solved": solved,
         "problems": len(problems),
         "verdicts": dict(sorted(counts.items())),
         "tokens": tokens,
         "model": os.environ.get("REBENCH_MODEL_NAME", "default"),
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(solving_s + time.monotonic() - started, 1),
     }
     return ScoreResult(solved / len(problems), message, {"problems": verdicts, "sandbox": harness.sandbox()[1]})

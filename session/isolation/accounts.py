@@ -94,7 +94,7 @@ def unreachable_ancestor(path: Path, stop_at: Path) -> Path | None:
     return None
 
 
-def _chown_tree(root: Path, uid: int, gid: int, dir_mode: int | None = None, file_mode: int | None = None) -> None:
+def chown_tree(root: Path, uid: int, gid: int, dir_mode: int | None = None, file_mode: int | None = None) -> None:
     for folder, _dirs, files in os.walk(root):
         os.chown(folder, uid, gid)
         if dir_mode is not None:
@@ -123,12 +123,12 @@ def secure_session(
         for name in files:
             os.chmod(os.path.join(folder, name), 0o600)
     os.chmod(private, 0o711)  # entered (the daemon socket is granted to the participant by name), not listed
-    _chown_tree(env_private, 0, scorer.gid, dir_mode=0o750, file_mode=0o640)
+    chown_tree(env_private, 0, scorer.gid, dir_mode=0o750, file_mode=0o640)
     for name in ("score-results", "pycache"):  # where the scorer writes its verdict and bytecode
         (env_private / name).mkdir(exist_ok=True)
         os.chown(env_private / name, 0, scorer.gid)
         os.chmod(env_private / name, 0o770)
-    _chown_tree(workspace, participant.uid, participant.gid)
+    chown_tree(workspace, participant.uid, participant.gid)
     os.chmod(workspace, 0o2770)  # setgid: new files stay in the participant's group, which the scorer is in
 
 

@@ -203,6 +203,21 @@ class Confinement:
             env.update(USER=user, LOGNAME=user, HOME=self.homes.get(user, "/tmp"))
         return env
 
+    def hand_over(self, path: Path, role: Role) -> None:
+        """Give a tree the harness made for one scoring to the role's account alone (when isolated).
+
+        The participant's part of scoring gets its exchange folder as its own; the scorer gets
+        that part's collected outputs read-only (root's, in the scorer's group).
+        """
+        if os.geteuid() != 0 or self.participant_user is None or self.scorer_user is None:
+            return
+        if role == "scorer":
+            scorer = accounts.ensure_account(self.scorer_user)
+            accounts.chown_tree(path, 0, scorer.gid, dir_mode=0o750, file_mode=0o640)
+        else:
+            participant = accounts.ensure_account(self.participant_user)
+            accounts.chown_tree(path, participant.uid, participant.gid, dir_mode=0o700, file_mode=0o600)
+
     def counters(self) -> dict[str, int]:
         return self.cgroup.counters() if self.cgroup else {}
 
