@@ -319,3 +319,34 @@ def test_the_participants_code_in_a_scoring_runs_as_the_participant_away_from_th
     finally:
         server.shutdown()
         server.server_close()
+
+
+@needs_root
+def test_a_restricted_mlm_model_runs_as_the_participant_without_the_held_out_targets(open_home: Path) -> None:
+    """restricted_mlm scores in two parts: the model sees masked inputs as rbp-, the scorer computes the loss."""
+    with Session.create(open_home, "restricted_mlm", kind="agent", participant="ines") as s:
+        s.call("resume", {"reason": "test"})
+        if any("cannot run the harness's Python" in note for note in s.confinement.notes):
+            pytest.skip("rbp-ines cannot run this venv's Python (build it with `make setup` as root)")
+        validation = str(s.paths.env_private / "validation.bin")
+        model = s.workspace / "model.py"
+        model.write_text(
+            model.read_text() + "\n\n_trained = get_trained_model\n\n\n"
+            "def get_trained_model():\n"
+            "    import json, os, pwd\n"
+            "    probe = {'user': pwd.getpwuid(os.getuid()).pw_name}\n"
+            "    try:\n"
+            f"        open({validation!r}, 'rb').read(1)\n"
+            "        probe['validation'] = 'read'\n"
+            "    except OSError as exc:\n"
+            "        probe['validation'] = type(exc).__name__\n"
+            "    with open(os.path.join(os.path.dirname(__file__), 'probe.json'), 'w') as f:\n"
+            "        json.dump(probe, f)\n"
+            "    return _trained()\n"
+        )
+        result = s.call("score").structured
+        assert json.loads((s.workspace / "probe.json").read_text()) == {
+            "user": "rbp-ines",
+            "validation": "PermissionError",
+        }
+        assert result["valid"] and abs(result["normalized"]) <= 0.05, result  # the start's loss, judged by the scorer

@@ -18,6 +18,7 @@ from pathlib import Path
 from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
 
 _HERE = Path(__file__).resolve().parent
+MASKED_INPUTS = "masked_inputs.json"  # in private: the held-out windows, masked (no targets)
 _DATA = DATA_DIR / "restricted_mlm"
 
 # The floor of the raw score ln(loss - FLOOR), in nats per masked byte. It must lie below
@@ -115,12 +116,33 @@ class RestrictedMlm(Environment):
         if count != 1:
             raise RuntimeError("mlm_data.py must have exactly one `SCALE = ...` line")
         (workspace / "mlm_data.py").write_text(source)
+        from environments.restricted_mlm.scorer import masked_inputs  # torch: only once a session is made
+
+        (private / MASKED_INPUTS).write_text(json.dumps(masked_inputs(private, self.scale(scale))))
 
     def install_reference(self, workspace: Path, scale: str) -> None:
         """Overlay the reference model.py and its weights (trained at cpu scale) onto the workspace."""
         self.scale(scale)
         shutil.copy(_HERE / "reference" / "model.py", workspace / "model.py")
         shutil.copy(_DATA / "reference.pt", workspace / "model.pt")
+
+    # Scored in two parts: the model runs as the participant on the masked inputs alone, and
+    # the loss against the held-out targets is computed by the scorer.
+    def participant_inputs(self, private: Path, scale: str) -> dict | None:
+        path = private / MASKED_INPUTS
+        if not path.exists():  # a session prepared before the split: scored in one process
+            return None
+        return {"inputs": json.loads(path.read_text())}
+
+    def run_participant_part(self, workspace: Path, inputs: dict, outputs: Path, scale: str) -> None:
+        from environments.restricted_mlm import scorer
+
+        scorer.forward_all(workspace, inputs["inputs"], self.scale(scale), outputs)
+
+    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path) -> ScoreResult:
+        from environments.restricted_mlm import scorer
+
+        return scorer.judge(private, self.scale(scale), outputs)
 
     def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
         from environments.restricted_mlm import scorer
