@@ -114,6 +114,38 @@ def test_missing_model_and_wrong_shape_are_invalid_with_a_reason(prepared: tuple
     assert not wrong.valid and "shape" in wrong.message["error"] and "258" in wrong.message["error"], wrong.message
 
 
+# Scoring in two parts: what the model's process leaves is untrusted data for the scorer.
+EXCHANGE = "import os, sys\nOUTPUTS = os.path.join(sys.argv[-1], 'outputs')\n"
+
+
+def test_a_crashing_model_process_and_forged_outputs_are_invalid_with_a_reason(
+    prepared: tuple[Path, Path], tmp_path: Path
+) -> None:
+    crashed = score_model(prepared, tmp_path / "a", "import os\ndef get_trained_model():\n    os._exit(3)\n")
+    assert not crashed.valid and "failed (exit code 3)" in crashed.message["error"], crashed.message
+    # A link to the private targets in place of the logits: never copied, so nothing to load.
+    validation = prepared[1] / "validation.bin"
+    linked = score_model(
+        prepared,
+        tmp_path / "b",
+        EXCHANGE + "def get_trained_model():\n"
+        "    open(os.path.join(OUTPUTS, 'report.json'), 'w').write('{}')\n"
+        f"    os.symlink({str(validation)!r}, os.path.join(OUTPUTS, 'logits.pt'))\n"
+        "    os._exit(0)\n",
+    )
+    assert not linked.valid and "unreadable logits" in linked.message["error"], linked.message
+    # Logits of the wrong shape written directly, skipping the forward pass's checks.
+    forged = score_model(
+        prepared,
+        tmp_path / "c",
+        EXCHANGE + "import torch\ndef get_trained_model():\n"
+        "    open(os.path.join(OUTPUTS, 'report.json'), 'w').write('{}')\n"
+        "    torch.save({'logits': torch.zeros(3, 258)}, os.path.join(OUTPUTS, 'logits.pt'))\n"
+        "    os._exit(0)\n",
+    )
+    assert not forged.valid and "not float" in forged.message["error"], forged.message
+
+
 def test_the_validation_text_stays_out_of_the_workspace(prepared: tuple[Path, Path]) -> None:
     workspace, private = prepared
     corpus = build_corpus()
