@@ -133,8 +133,10 @@ class Environment(ABC):
         """Run the participant's code on `inputs`; write the results as plain files (JSON) under `outputs`."""
         raise NotImplementedError
 
-    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path) -> ScoreResult:
-        """Score what `run_participant_part` wrote, which is untrusted: parse it defensively."""
+    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict[str, Any]) -> ScoreResult:
+        """Score what `run_participant_part` wrote, which is untrusted: parse it defensively.
+
+        `inputs` are the ones `participant_inputs` gave, passed on by the harness (trusted)."""
         raise NotImplementedError
 
     @abstractmethod

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("private", type=Path)
     parser.add_argument("result", type=Path)
     parser.add_argument("--outputs", type=Path, help="what the participant's part of scoring wrote")
+    parser.add_argument("--inputs", type=Path, help="the inputs that part was given (written by the harness)")
     args = parser.parse_args(argv)
 
     env = load_environment(args.env_id)
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.outputs is None:
             result = env.score(args.workspace, args.private, args.scale)
         else:
-            result = env.judge(args.workspace, args.private, args.scale, args.outputs)
+            inputs = json.loads(args.inputs.read_text()) if args.inputs else {}
+            result = env.judge(args.workspace, args.private, args.scale, args.outputs, inputs)
         if not isinstance(result, ScoreResult):
             raise TypeError(f"scorer returned {type(result).__name__}, not ScoreResult")
         if result.valid and not math.isfinite(result.raw):

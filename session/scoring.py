@@ -51,16 +51,19 @@ def run_scorer(
     if inputs is None:
         return _judge(env, scale, workspace, private, results, timeout_s, memory_limit_mb, confinement, None)
     started = time.monotonic()
-    outputs = results / f"{uuid.uuid4().hex}-outputs"
+    name = uuid.uuid4().hex
+    outputs, given = results / f"{name}-outputs", results / f"{name}-inputs.json"
     try:
         failed = _participant_part(env, scale, workspace, inputs, outputs, timeout_s, memory_limit_mb, confinement)
         if failed is not None:
             return failed
+        given.write_text(json.dumps(inputs))  # the judge's copy, which the participant never held
         # The judge gets what is left of the time, and at least a third of it.
         left = max(timeout_s - (time.monotonic() - started), timeout_s / 3)
-        return _judge(env, scale, workspace, private, results, left, memory_limit_mb, confinement, outputs)
+        return _judge(env, scale, workspace, private, results, left, memory_limit_mb, confinement, (outputs, given))
     finally:
         shutil.rmtree(outputs, ignore_errors=True)
+        given.unlink(missing_ok=True)
 
 
 def _evidence(finished: Finished) -> dict[str, Any]:
@@ -156,8 +159,9 @@ def _judge(
     timeout_s: float,
     memory_limit_mb: float | None,
     confinement: Confinement | None,
-    outputs: Path | None,
+    part: tuple[Path, Path] | None,
 ) -> ScoreResult:
+    """Run the scorer (for a split environment, its judge of the participant's part: (outputs, inputs file))."""
     result_file = results / f"{uuid.uuid4().hex}.json"
     # Our own bytecode cache, with the workspace's part cleared before each run: a stale .pyc
     # of an edit made within the same second (same mtime and size) would otherwise score the
@@ -166,8 +170,8 @@ def _judge(
     shutil.rmtree(pycache / Path(workspace).resolve().relative_to("/"), ignore_errors=True)
     argv = [sys.executable, "-I", "-X", f"pycache_prefix={pycache}", "-m", "environments.scorer_main", env.id, scale]
     argv += [str(workspace), str(private), str(result_file)]
-    if outputs is not None:
-        argv += ["--outputs", str(outputs)]
+    if part is not None:
+        argv += ["--outputs", str(part[0]), "--inputs", str(part[1])]
     finished = run_participant(
         argv, workspace, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb, confinement=confinement, role="scorer"
     )

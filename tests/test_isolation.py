@@ -350,3 +350,23 @@ def test_a_restricted_mlm_model_runs_as_the_participant_without_the_held_out_tar
             "validation": "PermissionError",
         }
         assert result["valid"] and abs(result["normalized"]) <= 0.05, result  # the start's loss, judged by the scorer
+
+
+@needs_root
+def test_a_scored_finetune_script_runs_as_the_participant_and_is_still_judged(open_home: Path) -> None:
+    """finetune_runtime scores in two parts: finetune.sh is timed as rbp-, the scorer recomputes the weights."""
+    with Session.create(open_home, "finetune_runtime", scale="test", kind="agent", participant="jo") as s:
+        s.call("resume", {"reason": "test"})
+        if any("cannot run the harness's Python" in note for note in s.confinement.notes):
+            pytest.skip("rbp-jo cannot run this venv's Python (build it with `make setup` as root)")
+        script = s.workspace / "finetune.sh"
+        private_split = s.paths.env_private / "train_split.bin"
+        probe = f"id -un > whoami.txt\nif cat {private_split} > /dev/null 2>&1; then echo read; else echo denied; fi"
+        probe += " > private.txt\n"
+        lines = script.read_text().splitlines(keepends=True)
+        script.write_text(lines[0] + probe + "".join(lines[1:]))
+        result = s.call("score").structured
+        assert (s.workspace / "whoami.txt").read_text().strip() == "rbp-jo"
+        assert (s.workspace / "private.txt").read_text().strip() == "denied"
+        assert result["valid"], result  # the scorer's account recomputed the expected weights and they match
+        assert s.recorder.scores()[-1]["details"]["relative_l2"] <= 0.002

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from environments.base import Environment, Resources, ScaleConfig, ScoreResult
-from environments.finetune_runtime.settings import SCALES, VALID_BYTES, run_config
+from environments.finetune_runtime.settings import SCALES, VALID_BYTES, fresh_seeds, run_config
 
 _HERE = Path(__file__).resolve().parent
 _TINY_GPT = _HERE.parent / "tiny_gpt.py"
@@ -95,6 +95,22 @@ class FinetuneRuntime(Environment):
         for path in (_HERE / "reference").iterdir():
             if path.is_file() and path.suffix in (".py", ".sh"):
                 shutil.copy(path, workspace / path.name)
+
+    # Scored in two parts: finetune.sh runs and is timed as the participant, with seeds the
+    # harness draws; the scorer recomputes the expected weights for those seeds and compares.
+    def participant_inputs(self, private: Path, scale: str) -> dict:
+        seed, data_seed = fresh_seeds()
+        return {"seed": seed, "data_seed": data_seed}
+
+    def run_participant_part(self, workspace: Path, inputs: dict, outputs: Path, scale: str) -> None:
+        from environments.finetune_runtime import scorer
+
+        scorer.run_and_time(workspace, inputs, self.scale(scale), outputs)
+
+    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict) -> ScoreResult:
+        from environments.finetune_runtime import scorer
+
+        return scorer.judge(private, self.scale(scale), outputs, inputs)
 
     def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
         from environments.finetune_runtime import scorer

@@ -1,4 +1,9 @@
-"""The finetune_runtime scorer. It runs only inside the scorer subprocess, and it imports torch.
+"""The finetune_runtime scorer. It runs only inside scorer subprocesses, and it imports torch.
+
+Scored in two parts (see `Environment.participant_inputs`): the harness draws the seeds;
+`run_and_time` does steps 1-3 as the participant (finetune.sh never runs as the scorer's
+account) and hands over the weights; `judge` does step 4 as the scorer. `score` does all
+of it in one process (direct use).
 
 For every scoring:
 1. Draw a fresh data-order seed and a fresh training-data window (os.urandom); write
@@ -36,7 +41,7 @@ import torch
 from environments.base import ScaleConfig, ScoreResult
 from environments.finetune_runtime import trusted
 from environments.finetune_runtime.build import base_state
-from environments.finetune_runtime.settings import SCALES, VALID_BYTES, run_config
+from environments.finetune_runtime.settings import SCALES, VALID_BYTES, fresh_seeds, run_config
 from environments.tiny_gpt import check_state
 
 TRAIN_SPLIT = "train_split.bin"
@@ -77,11 +82,8 @@ def run_script(workspace: Path, log: Path, timeout_s: float) -> tuple[int | None
     return code, seconds, text
 
 
-def prepare_run(workspace: Path, private: Path, scale: str) -> tuple[dict[str, Any], bytes]:
-    """Write a fresh config.json and data/, delete earlier outputs; return (config, train bytes)."""
-    split = (private / TRAIN_SPLIT).read_bytes()
-    seed = int.from_bytes(os.urandom(4), "little")
-    data_seed = int.from_bytes(os.urandom(4), "little")
+def prepare_run(workspace: Path, split: bytes, scale: str, seed: int, data_seed: int) -> dict[str, Any]:
+    """Write this run's config.json and data/, delete earlier outputs; return the run's config."""
     config = run_config(scale, seed)
     train_text = trusted.data_window(split, data_seed, SCALES[scale]["train_bytes"], VALID_BYTES)
     valid_text = trusted.clean_utf8(split[len(split) - VALID_BYTES :])
@@ -94,7 +96,7 @@ def prepare_run(workspace: Path, private: Path, scale: str) -> tuple[dict[str, A
         write_file(path, content)
     write_file(workspace / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     write_base(workspace, scale)
-    return {**config, "data_seed": data_seed}, train_text
+    return {**config, "data_seed": data_seed}
 
 
 def clear(path: Path) -> None:
@@ -143,44 +145,80 @@ def failed(reason: str, output: str, details: dict[str, Any]) -> ScoreResult:
     return ScoreResult(math.nan, {"error": reason, "output_tail": _tail(output, 2000)}, details)
 
 
-def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
-    scale, params = config.name, config.params
-    tolerance, device = float(params["tolerance"]), SCALES[config.name]["device"]
-    if device == "cuda" and not torch.cuda.is_available():
-        return ScoreResult.invalid(f"scale {scale!r} needs a CUDA GPU, and none is visible")
+def timed_run(workspace: Path, split: bytes, config: ScaleConfig, seed: int, data_seed: int, log: Path) -> dict:
+    """Lay out one run, time `bash finetune.sh`, check its output exists: a report, with "error" if it failed."""
+    if SCALES[config.name]["device"] == "cuda" and not torch.cuda.is_available():
+        return {"error": f"scale {config.name!r} needs a CUDA GPU, and none is visible"}
     if not (workspace / "finetune.sh").is_file():
-        return ScoreResult.invalid("finetune.sh is missing from the workspace")
-    run_cfg, train_text = prepare_run(workspace, private, scale)
-    base = {k: v.float() for k, v in base_state(scale).items()}
-
-    details: dict[str, Any] = {
-        "seed": run_cfg["seed"],
-        "data_seed": run_cfg["data_seed"],
-        "tolerance": tolerance,
-        "torch": torch.__version__,
-    }
-
-    output = workspace / run_cfg["output"]
+        return {"error": "finetune.sh is missing from the workspace"}
+    run_cfg = prepare_run(workspace, split, config.name, seed, data_seed)
     began = time.time()
-    log = private / "score-results" / "finetune_output.log"
-    code, seconds, text = run_script(workspace, log, float(params["run_timeout_s"]))
-    details.update(seconds=round(seconds, 3), exit_code=code, output_tail=_tail(text, 6000))
+    timeout = float(config.params["run_timeout_s"])
+    code, seconds, text = run_script(workspace, log, timeout)
+    report: dict[str, Any] = {"seconds": round(seconds, 3), "exit_code": code, "output_tail": _tail(text, 6000)}
+    output = workspace / run_cfg["output"]
     if code is None:
-        return failed(f"finetune.sh did not finish within {params['run_timeout_s']:g} s", text, details)
-    if code != 0:
-        return failed(f"finetune.sh exited with code {code}", text, details)
+        report["error"] = f"finetune.sh did not finish within {timeout:g} s"
+    elif code != 0:
+        report["error"] = f"finetune.sh exited with code {code}"
+    elif not output.is_file():
+        report["error"] = f"{run_cfg['output']} is missing after the run"
+    elif output.stat().st_mtime < began - 1:
+        report["error"] = f"{run_cfg['output']} was not written by this run"
+    return report
+
+
+def run_and_time(workspace: Path, inputs: dict[str, Any], config: ScaleConfig, outputs: Path) -> None:
+    """The participant's part, as the participant: the timed run with the harness's seeds; its
+    report (report.json) and its weights (model.pt) go to `outputs` for the judge."""
+    from environments.text_corpus import build_corpus  # the public train split, as `prepare` stored it
+
+    split = build_corpus(include_validation=False).train
+    seed, data_seed = int(inputs["seed"]), int(inputs["data_seed"])
+    report = timed_run(workspace, split, config, seed, data_seed, outputs.parent / "finetune_output.log")
+    if "error" not in report:
+        shutil.copyfile(workspace / run_config(config.name, seed)["output"], outputs / "model.pt")
+    (outputs / "report.json").write_text(json.dumps(report))
+
+
+def judge(private: Path, config: ScaleConfig, outputs: Path, inputs: dict[str, Any]) -> ScoreResult:
+    """The scorer's part: the run's weights (untrusted) against the trusted weights for the harness's seeds."""
+    seed, data_seed = int(inputs["seed"]), int(inputs["data_seed"])
     try:
-        trained = load_output(output, run_cfg)
+        report = json.loads((outputs / "report.json").read_text())
+        if not isinstance(report, dict):
+            raise ValueError("report.json is not an object")
+    except (OSError, ValueError) as exc:
+        return ScoreResult.invalid(f"the timed run left no readable report: {exc}")
+    seconds = report.get("seconds")
+    seconds = float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else math.nan
+    return _judged(private, config, seed, data_seed, report, seconds, outputs / "model.pt")
+
+
+def _judged(
+    private: Path, config: ScaleConfig, seed: int, data_seed: int, report: dict, seconds: float, weights: Path
+) -> ScoreResult:
+    scale, tolerance = config.name, float(config.params["tolerance"])
+    device = SCALES[scale]["device"]
+    run_cfg = {**run_config(scale, seed), "data_seed": data_seed}
+    details: dict[str, Any] = {"seed": seed, "data_seed": data_seed, "tolerance": tolerance, "torch": torch.__version__}
+    tail = str(report.get("output_tail", ""))
+    details.update(seconds=round(seconds, 3), exit_code=report.get("exit_code"), output_tail=_tail(tail, 6000))
+    if "error" in report:
+        return failed(str(report["error"])[:2000], tail, details)
+    try:
+        trained = load_output(weights, run_cfg)
     except ValueError as exc:
-        return failed(str(exc), text, details)
-    if output.stat().st_mtime < began - 1:
-        return ScoreResult.invalid(f"{run_cfg['output']} was not written by this run", **details)
+        return failed(str(exc), tail, details)
 
     # The expected weights for this seed and data (not timed; only for a run that produced weights).
     if device == "cpu":
         torch.set_num_threads(1)  # small operations; more threads only contend on a shared machine
     trusted_started = time.perf_counter()
+    split = (private / TRAIN_SPLIT).read_bytes()
+    train_text = trusted.data_window(split, data_seed, SCALES[scale]["train_bytes"], VALID_BYTES)
     tokens = torch.frombuffer(bytearray(train_text), dtype=torch.uint8).long()
+    base = {k: v.float() for k, v in base_state(scale).items()}
     expected = trusted.finetune(base, tokens, run_cfg, device=device)
     details["trusted_s"] = round(time.perf_counter() - trusted_started, 3)
 
@@ -199,3 +237,14 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     if not seconds > 0:
         return ScoreResult.invalid(f"run time is not positive ({seconds} s)", **details)
     return ScoreResult(math.log(seconds), message, details)
+
+
+def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
+    """Both parts in this one process (sessions scored before the split, and direct use)."""
+    seed, data_seed = fresh_seeds()
+    split = (private / TRAIN_SPLIT).read_bytes()
+    log = private / "score-results" / "finetune_output.log"
+    report = timed_run(workspace, split, config, seed, data_seed, log)
+    seconds = float(report.get("seconds", math.nan))
+    output = workspace / run_config(config.name, seed)["output"]
+    return _judged(private, config, seed, data_seed, report, seconds, output)

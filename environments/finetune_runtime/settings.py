@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 # The model architecture and the finetuning hyperparameters per scale. The scorer writes these,
@@ -50,6 +51,11 @@ SCALES: dict[str, dict[str, Any]] = {
 
 VALID_BYTES = 16_384
 BETAS = (0.9, 0.95)
+
+
+def fresh_seeds() -> tuple[int, int]:
+    """(data-order seed, data-window seed) of one scored run, drawn from os.urandom."""
+    return int.from_bytes(os.urandom(4), "little"), int.from_bytes(os.urandom(4), "little")
 
 
 def run_config(scale: str, seed: int) -> dict[str, Any]:

@@ -139,7 +139,7 @@ class RestrictedMlm(Environment):
 
         scorer.forward_all(workspace, inputs["inputs"], self.scale(scale), outputs)
 
-    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path) -> ScoreResult:
+    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict) -> ScoreResult:
         from environments.restricted_mlm import scorer
 
         return scorer.judge(private, self.scale(scale), outputs)

@@ -92,7 +92,7 @@ class RustCodeContests(Environment):
 
         scorer.solve_all(workspace, inputs["problems"], self.scale(scale), outputs)
 
-    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path) -> ScoreResult:
+    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict) -> ScoreResult:
         from environments.rust_codecontests import scorer
 
         return scorer.judge(private, self.scale(scale), outputs)
