@@ -98,11 +98,11 @@ def _deduplicated(docs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def write_shipped(docs: list[tuple[str, str]]) -> None:
+def write_shipped(docs: list[tuple[str, str]], folder: Path = CORPUS_DIR) -> None:
     """Ship `docs` (deduplicated, in order) as the train and validation files, each entry with its position."""
-    CORPUS_DIR.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     entries = [(i, name, text) for i, (name, text) in enumerate(_deduplicated(docs))]
-    for path, held_out in ((TRAIN_FILE, False), (VALIDATION_FILE, True)):
+    for path, held_out in ((folder / TRAIN_FILE.name, False), (folder / VALIDATION_FILE.name, True)):
         part = [e for e in entries if in_validation(e[1]) == held_out]
         path.write_bytes(lzma.compress(json.dumps(part, ensure_ascii=False).encode(), preset=9))
 
@@ -112,15 +112,15 @@ def _read_shipped(path: Path) -> tuple[tuple[int, str, str], ...]:
     return tuple((int(i), str(n), str(t)) for i, n, t in json.loads(lzma.decompress(path.read_bytes())))
 
 
-def documents(*, include_validation: bool = True) -> list[tuple[str, str]]:
+def documents(*, include_validation: bool = True, folder: Path = CORPUS_DIR) -> list[tuple[str, str]]:
     """The shipped (name, text) pairs, deduplicated, the same on every machine and Python.
 
     Without `include_validation`, only the training documents: what a scorer that runs as
     its own account may read (the validation file is root's when the harness isolates).
     """
-    entries = list(_read_shipped(TRAIN_FILE))
+    entries = list(_read_shipped(folder / TRAIN_FILE.name))
     if include_validation:
-        entries += _read_shipped(VALIDATION_FILE)
+        entries += _read_shipped(folder / VALIDATION_FILE.name)
     return [(name, text) for _, name, text in sorted(entries)]
 
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,3 +112,24 @@ def assert_timed_calibration_holds(
     assert gap[0] <= measured_gap <= gap[1], (measured_gap, start, reference)
     assert -0.8 <= start["normalized"] <= 0.8, start
     assert reference["best_normalized"] == reference["normalized"]  # aggregation min of ln(time)
+
+
+# rust_codecontests' scripted model: a real OpenAI-compatible HTTP server on loopback.
+@pytest.fixture(scope="module")
+def model_server() -> Iterator:
+    from environments.rust_codecontests.scripted_server import make_server
+
+    server = make_server()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def model_env(model_server, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"http://127.0.0.1:{model_server.server_address[1]}/v1"
+    monkeypatch.setenv("REBENCH_MODEL_URL", url)
+    monkeypatch.setenv("REBENCH_MODEL_NAME", "scripted")
+    return url

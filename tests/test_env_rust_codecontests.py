@@ -7,7 +7,6 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,24 +38,6 @@ fn main() {
 }
 """
 TESTS = [{"input": "1 2 3\n", "output": "6\n"}, {"input": "-4 4 10\n", "output": " 10 "}]
-
-
-@pytest.fixture(scope="module")
-def model_server() -> Iterator:
-    server = make_server()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def model_env(model_server, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"http://127.0.0.1:{model_server.server_address[1]}/v1"
-    monkeypatch.setenv("REBENCH_MODEL_URL", url)
-    monkeypatch.setenv("REBENCH_MODEL_NAME", "scripted")
-    return url
 
 
 def _group_alive(pgid_hint: str) -> list[str]:

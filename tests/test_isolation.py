@@ -8,6 +8,7 @@ warning and the "not isolated" record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pwd
@@ -166,7 +167,13 @@ def _listener() -> tuple[socket.socket, int]:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    threading.Thread(target=lambda: [server.accept()[0].close() for _ in range(4)], daemon=True).start()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the test closes the listener while this waits
+            while True:
+                server.accept()[0].close()
+
+    threading.Thread(target=accept, daemon=True).start()
     return server, server.getsockname()[1]
 
 
@@ -280,45 +287,36 @@ def test_an_environments_private_files_stay_private_and_its_scorer_still_works(o
 
 @needs_root
 def test_the_participants_code_in_a_scoring_runs_as_the_participant_away_from_the_hidden_tests(
-    open_home: Path, monkeypatch: pytest.MonkeyPatch
+    open_home: Path, model_env: str
 ) -> None:
     """rust_codecontests scores in two parts: solve.py runs as rbp-, only the judge reads the hidden tests."""
-    from environments.rust_codecontests.scripted_server import make_server
-
-    server = make_server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("REBENCH_MODEL_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
-    try:
-        with Session.create(open_home, "rust_codecontests", scale="test", kind="agent", participant="hana") as s:
-            s.call("resume", {"reason": "test"})
-            if any("cannot run the harness's Python" in note for note in s.confinement.notes):
-                pytest.skip("rbp-hana cannot run this venv's Python (build it with `make setup` as root)")
-            targets = {"hidden tests": str(s.paths.env_private / "heldout.json"), "database": str(s.paths.database)}
-            (s.workspace / "solve.py").write_text(
-                "import json, os, pwd\n"
-                f"TARGETS = {targets!r}\n"
-                "def solve(problem, model):\n"
-                "    probe = {'user': pwd.getpwuid(os.getuid()).pw_name}\n"
-                "    for name, path in TARGETS.items():\n"
-                "        try:\n"
-                "            open(path).read(1)\n"
-                "            probe[name] = 'read'\n"
-                "        except OSError as exc:\n"
-                "            probe[name] = type(exc).__name__\n"
-                "    with open(os.path.join(os.path.dirname(__file__), 'probe.json'), 'w') as f:\n"
-                "        json.dump(probe, f)\n"
-                "    return 'fn main() {}'\n"
-            )
-            result = s.call("score").structured
-            probe = json.loads((s.workspace / "probe.json").read_text())
-            assert probe == {"user": "rbp-hana", "hidden tests": "PermissionError", "database": "PermissionError"}
-            # The judge, as the scorer, read the hidden tests; without a rustc its account can run, it says so.
-            assert result["valid"] or "rustc not found" in result["message"]["error"], result
-            if result["valid"]:
-                assert result["message"]["verdicts"] == {"wrong answer": 4}, result
-    finally:
-        server.shutdown()
-        server.server_close()
+    with Session.create(open_home, "rust_codecontests", scale="test", kind="agent", participant="hana") as s:
+        s.call("resume", {"reason": "test"})
+        if any("cannot run the harness's Python" in note for note in s.confinement.notes):
+            pytest.skip("rbp-hana cannot run this venv's Python (build it with `make setup` as root)")
+        targets = {"hidden tests": str(s.paths.env_private / "heldout.json"), "database": str(s.paths.database)}
+        (s.workspace / "solve.py").write_text(
+            "import json, os, pwd\n"
+            f"TARGETS = {targets!r}\n"
+            "def solve(problem, model):\n"
+            "    probe = {'user': pwd.getpwuid(os.getuid()).pw_name}\n"
+            "    for name, path in TARGETS.items():\n"
+            "        try:\n"
+            "            open(path).read(1)\n"
+            "            probe[name] = 'read'\n"
+            "        except OSError as exc:\n"
+            "            probe[name] = type(exc).__name__\n"
+            "    with open(os.path.join(os.path.dirname(__file__), 'probe.json'), 'w') as f:\n"
+            "        json.dump(probe, f)\n"
+            "    return 'fn main() {}'\n"
+        )
+        result = s.call("score").structured
+        probe = json.loads((s.workspace / "probe.json").read_text())
+        assert probe == {"user": "rbp-hana", "hidden tests": "PermissionError", "database": "PermissionError"}
+        # The judge, as the scorer, read the hidden tests; without a rustc its account can run, it says so.
+        assert result["valid"] or "rustc not found" in result["message"]["error"], result
+        if result["valid"]:
+            assert result["message"]["verdicts"] == {"wrong answer": 4}, result
 
 
 @needs_root

@@ -5,11 +5,22 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
 from conftest import REPO
 
-from environments.text_corpus import MASK, PAD, VOCAB_SIZE, build_corpus, decode, documents, encode, python_documents
+from environments.text_corpus import (
+    MASK,
+    PAD,
+    VOCAB_SIZE,
+    build_corpus,
+    decode,
+    documents,
+    encode,
+    in_validation,
+    python_documents,
+    write_shipped,
+)
 
 
 def test_corpus_is_large_enough_and_split_without_overlap() -> None:
@@ -29,14 +40,15 @@ def test_the_training_part_loads_without_the_protected_validation_file() -> None
     assert {name for name, _ in documents(include_validation=False)} == set(build_corpus().train_names)
 
 
-def test_the_shipped_corpus_is_what_this_python_extracts_when_it_is_the_one_that_made_it() -> None:
-    """The shipped files hold Python 3.11.7's documentation; other releases' text differs, which is why it ships."""
-    if sys.version_info[:3] != (3, 11, 7):
-        pytest.skip(f"the corpus was extracted with Python 3.11.7, this is {sys.version.split()[0]}")
-    extracted = [(name, text) for name, text in python_documents()]
+def test_an_extraction_ships_and_loads_back_deduplicated_in_order_and_split(tmp_path: Path) -> None:
+    """What `python -m environments.text_corpus` does, with this Python's documentation, into a temporary folder."""
+    extracted = python_documents()
+    write_shipped(extracted, tmp_path)
+    loaded = documents(folder=tmp_path)
     seen: set[str] = set()
-    unique = [(n, t) for n, t in extracted if not (t in seen or seen.add(t))]
-    assert unique == documents()
+    assert loaded == [(n, t) for n, t in extracted if not (t in seen or seen.add(t))]
+    train = {name for name, _ in documents(include_validation=False, folder=tmp_path)}
+    assert train and train == {name for name, _ in loaded if not in_validation(name)}
 
 
 def test_corpus_is_the_same_in_another_process() -> None:

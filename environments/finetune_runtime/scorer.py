@@ -24,13 +24,10 @@ raw = ln(seconds of finetune.sh).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +36,7 @@ from typing import Any
 import torch
 
 from environments.base import ScaleConfig, ScoreResult
+from environments.child_process import run_logged
 from environments.finetune_runtime import trusted
 from environments.finetune_runtime.build import base_state
 from environments.finetune_runtime.settings import SCALES, VALID_BYTES, fresh_seeds, run_config
@@ -56,30 +54,9 @@ def run_script(workspace: Path, log: Path, timeout_s: float) -> tuple[int | None
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
-    with open(log, "wb") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            ["bash", "finetune.sh"],
-            cwd=workspace,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            code: int | None = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            code = None
-        seconds = time.perf_counter() - start
-        # Whatever the script left running in the background ends with it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if code is None:
-            proc.wait()
-    text = log.read_bytes().decode("utf-8", errors="replace")
+    ran = run_logged(["bash", "finetune.sh"], workspace, env, log, timeout_s)
     log.unlink(missing_ok=True)
-    return code, seconds, text
+    return ran.returncode, ran.seconds, ran.output.decode("utf-8", errors="replace")
 
 
 def prepare_run(workspace: Path, split: bytes, scale: str, seed: int, data_seed: int) -> dict[str, Any]:

@@ -13,9 +13,7 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from environments.base import ScaleConfig, ScoreResult
+from environments.child_process import run_logged
 from environments.rust_codecontests import harness
 
 
@@ -53,28 +52,15 @@ def _run_solve(workspace: Path, problem: dict, tmp: Path, usage_log: Path, timeo
     argv = [sys.executable, "-I", "-m", "environments.rust_codecontests.runner"]
     argv += [str(workspace), str(folder / "problem.json"), str(result_file)]
     env = {**os.environ, "REBENCH_USAGE_LOG": str(usage_log)}
-    started = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            proc.wait(timeout=timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    tail = log.read_bytes()[-2000:].decode(errors="replace")
-    seconds = round(time.monotonic() - started, 2)
-    if timed_out:
+    ran = run_logged(argv, workspace, env, log, timeout_s)
+    tail = ran.output[-2000:].decode(errors="replace")
+    seconds = round(ran.seconds, 2)
+    if ran.returncode is None:
         return {"failure": "solve timed out", "seconds": seconds, "output_tail": tail}
     try:
         result = json.loads(result_file.read_text())
     except (OSError, ValueError):
-        return {"failure": "solve crashed", "returncode": proc.returncode, "seconds": seconds, "output_tail": tail}
+        return {"failure": "solve crashed", "returncode": ran.returncode, "seconds": seconds, "output_tail": tail}
     if "error" in result:
         return {"failure": "solve raised", "error": result["error"], "seconds": seconds, "output_tail": tail}
     return {"source": result["source"], "seconds": seconds}
