@@ -58,7 +58,15 @@ def _ended(recorder: Recorder) -> bool:
     return clock_state(recorder.session(), recorder.pauses(), time.time()).ended
 
 
+# After the session ends, the agent first gets this long to exit on its own: one that has
+# just submitted is on its way out, and a SIGTERM then would only make its exit code lie.
+EXIT_ON_ITS_OWN_S = 3.0
+
+
 def _stop(proc: subprocess.Popen, grace_s: float) -> str:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=EXIT_ON_ITS_OWN_S)
+        return "exited"
     kill_group(proc, signal.SIGTERM)
     try:
         proc.wait(timeout=grace_s)

@@ -79,3 +79,18 @@ def test_agent_gets_tcp_address_and_token_when_asked(home: Path) -> None:
     assert "note 1 recorded" in printed
     with Session.open(home, summary["session"], hold=False) as s:
         assert [n["text"] for n in s.recorder.notes()] == ["over tcp"]
+
+
+def test_an_agent_that_submits_and_then_takes_a_moment_to_exit_is_not_signalled(home: Path) -> None:
+    """The session ends at `submit`; the agent, still closing up, exits on its own with its own code."""
+    script = (
+        f"import os, sys, time\nsys.path.insert(0, {str(REPO / 'examples')!r})\n"
+        "from scripted_agent import Client\n"
+        "client = Client(os.environ['REBENCH_SOCKET'])\n"
+        "client.request('initialize', {'protocolVersion': '2025-11-25', 'capabilities': {},"
+        " 'clientInfo': {'name': 'slow-exit', 'version': '1'}})\n"
+        "client.tool('submit')\ntime.sleep(1.5)\nprint('closing up', flush=True)\n"
+    )
+    summary, out = run_agent(home, "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, "-c", script)
+    assert summary["end_reason"] == "submitted" and "closing up" in out
+    assert summary["agent_returncode"] == 0 and summary["agent_stopped"] == "exited", summary
