@@ -1,9 +1,23 @@
 """The environment interface, modelled on METR's task standard.
 
 An environment says what the participant must do (instructions), lays out the start
-(prepare), and judges a workspace (score, always run in a separate process by
-`environments.scoring`). Module import must stay cheap: heavy imports (torch, triton)
-belong inside `score` and the participant's code, so the daemon starts fast.
+(prepare), and judges what a scoring collected (`judge`, run by `session.scoring` in a
+process of the scorer's own account). The rule every environment follows: nothing the
+participant controls runs in, or can write to, what measures or judges it. So a scoring
+has up to three steps, all driven by the harness:
+
+1. the participant's part (`participant_inputs`, `run_participant_part`): the participant's
+   code runs as the participant on public inputs only, and leaves plain files;
+2. a timed command (`timed_command`): the harness runs it as the participant and times it
+   from its start to the exit of its whole process tree;
+3. the judge: as the scorer, on plain files the harness copied out of the participant's
+   reach (the part's outputs and the `submission_files` of the workspace), with the
+   harness's own copy of the inputs and its measurements.
+
+An `interactive` environment runs its judge beside the participant's part, linked by a
+socket: the judge times the participant's code from its own side and may freeze it
+between calls (see environments/prefix_sum). Module import must stay cheap: heavy imports
+(torch, triton) belong inside the methods, so the daemon starts fast.
 """
 
 from __future__ import annotations
@@ -12,7 +26,12 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import socket
+
+    from environments.freezer import Freezer
 
 Aggregation = Literal["min", "max", "last"]
 
@@ -64,8 +83,49 @@ class ScoreResult:
         return cls(math.nan if raw is None else float(raw), data.get("message") or {}, data.get("details") or {})
 
 
+@dataclass(frozen=True)
+class TimedCommand:
+    """A command the harness times from its start to the exit of its whole process tree."""
+
+    argv: list[str]
+    timeout_s: float | None = None  # None: what is left of the scoring's time
+
+
+@dataclass
+class Part:
+    """What the participant's part of a scoring gets. It runs as the participant: nothing
+    here is secret, and whatever it leaves in `outputs` is untrusted."""
+
+    workspace: Path
+    inputs: dict[str, Any]
+    outputs: Path
+    scale: str
+    channel: socket.socket | None = None  # interactive environments: the link to the judge
+
+
+@dataclass
+class Judging:
+    """What a judge gets. It runs as the scorer, never beside the participant's code.
+
+    `outputs` and `submission` hold plain files (never links) the harness copied: the
+    participant's part's outputs, and the environment's `submission_files` under their
+    workspace-relative paths. Both are untrusted: parse them defensively. `inputs` is the
+    harness's copy of what `participant_inputs` drew; `measured` what the harness measured
+    itself (a timed command's seconds, exit code and output).
+    """
+
+    private: Path
+    scale: str
+    inputs: dict[str, Any]
+    outputs: Path
+    submission: Path
+    measured: dict[str, Any] = field(default_factory=dict)
+    channel: socket.socket | None = None
+    freezer: Freezer | None = None
+
+
 class Environment(ABC):
-    """One research-engineering task. Subclasses set the class attributes and the three methods."""
+    """One research-engineering task. Subclasses set the class attributes and the methods."""
 
     id: str
     title: str
@@ -75,6 +135,11 @@ class Environment(ABC):
     scales: dict[str, ScaleConfig]
     # The working-time budget a session gets by default (RE-Bench: 8 hours).
     budget_s: float = 8 * 3600
+    # A scoring measures time: the participant's other processes are frozen meanwhile, so
+    # nothing left running competes with the measurement.
+    timed: bool = False
+    # The judge runs beside the participant's part, linked by a socket (see `Part.channel`).
+    interactive: bool = False
 
     def scale(self, name: str) -> ScaleConfig:
         try:
@@ -95,10 +160,11 @@ class Environment(ABC):
         return Path(sys.modules[type(self).__module__].__file__).resolve().parent
 
     def protected_paths(self) -> list[Path]:
-        """Files the participant must never read (reference solutions, held-out sources): root-only
-        when the harness runs isolated. Environments that ship more private data add it here.
-        The shared corpus's held-out documents are every environment's: a participant of one
-        must not read another's validation text."""
+        """Files no participant may read (reference solutions, held-out sources). When the harness
+        isolates, they are hidden from the participants of every environment (a mount namespace,
+        session/isolation/mountns.py), and the checkout itself is left as it is; scorers read them
+        in place. Environments that ship more private data add it here. The shared corpus's
+        held-out documents are every environment's: a participant of one must not read another's."""
         return [self.folder / "reference", DATA_DIR / self.id / "reference", DATA_DIR / "corpus" / "validation.json.xz"]
 
     @abstractmethod
@@ -109,35 +175,31 @@ class Environment(ABC):
     def prepare(self, workspace: Path, private: Path, scale: str) -> None:
         """Copy the starting solution into `workspace`; put what must stay hidden in `private`."""
 
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
-        """Judge the workspace. Runs inside the scorer subprocess, never in the daemon.
+    # -- scoring ---------------------------------------------------------------------------
+    def submission_files(self, scale: str) -> tuple[str, ...]:
+        """Workspace-relative files the judge reads; the harness copies them (regular files only)."""
+        return ()
 
-        An environment implements either this, or the split below (`participant_inputs`,
-        `run_participant_part`, `judge`), which keeps the participant's code out of the
-        process that reads the private data.
-        """
-        raise NotImplementedError(f"{self.id} scores in two parts: see participant_inputs")
-
-    # -- scoring in two parts -------------------------------------------------------------
     def participant_inputs(self, private: Path, scale: str) -> dict[str, Any] | None:
-        """What the participant's part of scoring may see (public data only), or None.
+        """What the participant's part of scoring may see (public data only), or None for no part.
 
-        None (the default) means one scorer process runs the participant's code and reads the
-        private data. Otherwise the harness first runs `run_participant_part` as the participant
-        (their account and limits, no access to `private`), then `judge` as the scorer on what
-        that part wrote. Runs in the harness, so keep it cheap.
+        Runs in the harness, so keep it cheap; secrets drawn here (seeds) reach the judge
+        through the harness, and the participant's part only when they are its inputs.
         """
         return None
 
-    def run_participant_part(self, workspace: Path, inputs: dict[str, Any], outputs: Path, scale: str) -> None:
-        """Run the participant's code on `inputs`; write the results as plain files (JSON) under `outputs`."""
+    def run_participant_part(self, part: Part) -> None:
+        """Run the participant's code on `part.inputs`; write plain files (JSON, tensors) under `part.outputs`."""
         raise NotImplementedError
 
-    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict[str, Any]) -> ScoreResult:
-        """Score what `run_participant_part` wrote, which is untrusted: parse it defensively.
+    def timed_command(self, scale: str, inputs: dict[str, Any]) -> TimedCommand | None:
+        """A command the harness runs in the workspace as the participant after the part, timed
+        by the harness from its start to the exit of its whole process tree; None for none."""
+        return None
 
-        `inputs` are the ones `participant_inputs` gave, passed on by the harness (trusted)."""
-        raise NotImplementedError
+    @abstractmethod
+    def judge(self, judging: Judging) -> ScoreResult:
+        """The verdict on what the scoring collected (see `Judging`)."""
 
     @abstractmethod
     def install_reference(self, workspace: Path, scale: str) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
-from environments.base import Environment
+from environments.base import DATA_DIR, Environment
 
 DEFAULT_ENV = "prefix_sum"
 
@@ -36,3 +37,20 @@ def load_environment(env_id: str) -> Environment:
         raise UnknownEnvironment(f"unknown environment {env_id!r}; known: {', '.join(environment_ids())}") from None
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)()
+
+
+# Parts of the installation that are not any environment's but carry answers all the same:
+# the repository's history (earlier shipped secrets), the tests and benchmarks (measured
+# values, attack write-ups) and CI's scripts.
+_REPOSITORY_SECRETS = (".git", "tests", "bench", ".ci")
+
+
+def every_protected_path() -> list[Path]:
+    """What no participant of any session may read: every environment's protected paths (a
+    participant of one environment must not read another's answers) and the repository's
+    history, tests and benchmarks."""
+    root = DATA_DIR.parent
+    paths = [root / name for name in _REPOSITORY_SECRETS]
+    for env_id in environment_ids():
+        paths.extend(load_environment(env_id).protected_paths())
+    return sorted(set(paths))

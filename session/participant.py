@@ -43,15 +43,19 @@ def spawn_participant(
     *,
     confinement: Confinement | None = None,
     role: Role = "participant",
+    group: str | None = None,
     **popen_kwargs,
 ) -> subprocess.Popen:
-    """Start a participant process as the leader of a new session and process group."""
+    """Start a participant process as the leader of a new session and process group.
+
+    `group` is the session's group of processes it joins (see `cgroups.GROUPS`; by default
+    the role's: a participant's command `work`, the scorer `judge`)."""
     argv = list(argv)
     extra = dict(env or {})
     if confinement is not None:
-        argv = confinement.wrap(argv, role)
+        argv = confinement.wrap(argv, role, group=group, cwd=Path(cwd))
         extra = {**confinement.environment(role), **extra}
-    popen_kwargs.setdefault("umask", 0o022)  # files stay readable to the scorer (the workspace's group)
+    popen_kwargs.setdefault("umask", 0o022)
     return subprocess.Popen(
         argv,
         cwd=str(cwd),
@@ -139,8 +143,14 @@ def run_participant(
     poll_s: float = 0.1,
     confinement: Confinement | None = None,
     role: Role = "participant",
+    group: str | None = None,
+    pass_fds: Sequence[int] = (),
+    stop_group_after: bool = False,
 ) -> Finished:
-    """Run to completion under a timeout and an optional memory cap (whole process tree)."""
+    """Run to completion under a timeout and an optional memory cap (whole process tree).
+
+    `stop_group_after`: once it ends, kill every process of its group too (a scoring's part,
+    whose leftovers must not outlive it), not only its process group."""
     started = time.monotonic()
     proc = spawn_participant(
         argv,
@@ -148,6 +158,8 @@ def run_participant(
         env,
         confinement=confinement,
         role=role,
+        group=group,
+        pass_fds=tuple(pass_fds),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -171,6 +183,8 @@ def run_participant(
     returncode = proc.wait()
     # Background jobs the command left behind would hold the pipe open: they end with it.
     kill_group(proc)
+    if stop_group_after and confinement is not None and group is not None:
+        confinement.kill(group)
     reader.join(timeout=5)
     with contextlib.suppress(Exception):
         proc.stdout.close()

@@ -29,7 +29,7 @@ import jsonschema
 from environments.base import Environment
 from environments.calibration import CalibrationLookup, find_calibration
 from environments.hardware import hardware
-from environments.registry import load_environment
+from environments.registry import every_protected_path, load_environment
 from recorder.snapshots import SnapshotRepo
 from recorder.store import Recorder
 from session.aggregate import aggregate
@@ -169,7 +169,7 @@ class Session:
                 workspace=paths.workspace,
                 private=paths.private,
                 env_private=paths.env_private,
-                protect=env.protected_paths(),
+                protect=every_protected_path(),
                 enabled=isolation,
             )
             recorder.set_meta("confinement", confinement.to_json())

@@ -3,9 +3,10 @@
 `finetune.sh` tokenizes a small text, finetunes a tiny GPT from shipped base weights and
 writes output/model.pt, through three slow Python stages. The participant makes it as fast
 as possible while keeping its behaviour. raw = ln(seconds of `bash finetune.sh`), timed by
-the scorer; the trained weights must match weights the scorer computes itself for a fresh
-data-order seed and data window (relative L2 difference <= tolerance), or the run is
-invalid. The scorer lives in `scorer.py` and imports torch; this module does not.
+the harness from the script's start to the exit of every process it started; the trained
+weights must match weights the scorer computes itself for a fresh data-order seed and data
+window (relative L2 difference <= tolerance), or the run is invalid. The scorer lives in
+`scorer.py` and imports torch; this module does not.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import re
 import shutil
 from pathlib import Path
 
-from environments.base import Environment, Resources, ScaleConfig, ScoreResult
-from environments.finetune_runtime.settings import SCALES, VALID_BYTES, fresh_seeds, run_config
+from environments.base import Environment, Judging, Part, Resources, ScaleConfig, ScoreResult, TimedCommand
+from environments.finetune_runtime.settings import OUTPUT, SCALES, VALID_BYTES, fresh_seeds, run_config
 
 _HERE = Path(__file__).resolve().parent
 _TINY_GPT = _HERE.parent / "tiny_gpt.py"
@@ -96,26 +97,30 @@ class FinetuneRuntime(Environment):
             if path.is_file() and path.suffix in (".py", ".sh"):
                 shutil.copy(path, workspace / path.name)
 
-    # Scored in two parts: finetune.sh runs and is timed as the participant, with seeds the
-    # harness draws; the scorer recomputes the expected weights for those seeds and compares.
+    # Scored in three steps: the run is laid out as the participant with seeds the harness draws;
+    # the harness times `bash finetune.sh` (as the participant); the scorer recomputes the
+    # expected weights for those seeds and compares them with the weights the run left.
+    timed = True
+
     def participant_inputs(self, private: Path, scale: str) -> dict:
         seed, data_seed = fresh_seeds()
         return {"seed": seed, "data_seed": data_seed}
 
-    def run_participant_part(self, workspace: Path, inputs: dict, outputs: Path, scale: str) -> None:
+    def run_participant_part(self, part: Part) -> None:
         from environments.finetune_runtime import scorer
 
-        scorer.run_and_time(workspace, inputs, self.scale(scale), outputs)
+        scorer.lay_out_run(part.workspace, part.inputs, part.scale)
 
-    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict) -> ScoreResult:
+    def timed_command(self, scale: str, inputs: dict) -> TimedCommand:
+        return TimedCommand(["bash", "finetune.sh"], float(self.scale(scale).params["run_timeout_s"]))
+
+    def submission_files(self, scale: str) -> tuple[str, ...]:
+        return (OUTPUT,)
+
+    def judge(self, judging: Judging) -> ScoreResult:
         from environments.finetune_runtime import scorer
 
-        return scorer.judge(private, self.scale(scale), outputs, inputs)
-
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
-        from environments.finetune_runtime import scorer
-
-        return scorer.score(workspace, private, self.scale(scale))
+        return scorer.judge(judging, self.scale(judging.scale))
 
 
 def measured_times(scale: str) -> str:

@@ -1,25 +1,22 @@
-"""The finetune_runtime scorer. It runs only inside scorer subprocesses, and it imports torch.
+"""The finetune_runtime scorer. It runs only in scoring subprocesses, and it imports torch.
 
-Scored in two parts (see `Environment.participant_inputs`): the harness draws the seeds;
-`run_and_time` does steps 1-3 as the participant (finetune.sh never runs as the scorer's
-account) and hands over the weights; `judge` does step 4 as the scorer. `score` does all
-of it in one process (direct use).
-
-For every scoring:
-1. Draw a fresh data-order seed and a fresh training-data window (os.urandom); write
-   config.json, data/train.txt and data/valid.txt into the workspace; delete output/ and
-   work/ (earlier outputs and intermediates).
-2. Run `bash finetune.sh` in the workspace as a child process (its own process group,
-   killed with it on timeout) and time it with a monotonic clock.
-3. Load output/model.pt (weights_only), check the architecture and finiteness, and check it
-   was written during this run; a failed run ends the scoring here.
-4. Compute the expected weights with the trusted implementation (`trusted.finetune`) for that
-   seed and data (not timed, nothing of it written to disk) and compare: the run is valid when
+Every scoring (driven by session/scoring.py):
+1. The harness draws a fresh data-order seed and a fresh training-data window (os.urandom).
+2. `lay_out_run` (the participant's part, as the participant) writes config.json,
+   data/train.txt and data/valid.txt and the base weights into the workspace, and deletes
+   output/ and work/ (earlier outputs and intermediates).
+3. The harness runs `bash finetune.sh` as the participant and times it from its start to the
+   exit of the last process it started (its cgroup empty); then it stops everything left,
+   and copies output/model.pt (a regular file, not a link) out of the workspace. No number
+   the participant's processes write reaches the score.
+4. `judge` (as the scorer): loads the copied weights (weights_only), checks the architecture
+   and finiteness, computes the expected weights with the trusted implementation
+   (`trusted.finetune`) for that seed and data (not timed), and compares: the run is valid when
    ||w - w_expected||_2 / ||w_expected - w_base||_2 <= tolerance (global L2 over all tensors).
    Weights copied from an earlier run (another seed, other data) or perturbed base weights
    are far outside the tolerance.
 
-raw = ln(seconds of finetune.sh).
+raw = ln(seconds of finetune.sh, as the harness measured them).
 """
 
 from __future__ import annotations
@@ -28,18 +25,16 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from environments.base import ScaleConfig, ScoreResult
-from environments.child_process import run_logged
+from environments.base import Judging, ScaleConfig, ScoreResult
 from environments.finetune_runtime import trusted
 from environments.finetune_runtime.build import base_state
-from environments.finetune_runtime.settings import SCALES, VALID_BYTES, fresh_seeds, run_config
+from environments.finetune_runtime.settings import OUTPUT, SCALES, VALID_BYTES, run_config
 from environments.tiny_gpt import check_state
 
 TRAIN_SPLIT = "train_split.bin"
@@ -47,16 +42,6 @@ TRAIN_SPLIT = "train_split.bin"
 
 def _tail(text: str, n: int = 2500) -> str:
     return text if len(text) <= n else "..." + text[-n:]
-
-
-def run_script(workspace: Path, log: Path, timeout_s: float) -> tuple[int | None, float, str]:
-    """(exit code or None on timeout, seconds, output) of `bash finetune.sh`."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("PYTHONPATH", None)
-    ran = run_logged(["bash", "finetune.sh"], workspace, env, log, timeout_s)
-    log.unlink(missing_ok=True)
-    return ran.returncode, ran.seconds, ran.output.decode("utf-8", errors="replace")
 
 
 def prepare_run(workspace: Path, split: bytes, scale: str, seed: int, data_seed: int) -> dict[str, Any]:
@@ -122,54 +107,35 @@ def failed(reason: str, output: str, details: dict[str, Any]) -> ScoreResult:
     return ScoreResult(math.nan, {"error": reason, "output_tail": _tail(output, 2000)}, details)
 
 
-def timed_run(workspace: Path, split: bytes, config: ScaleConfig, seed: int, data_seed: int, log: Path) -> dict:
-    """Lay out one run, time `bash finetune.sh`, check its output exists: a report, with "error" if it failed."""
-    if SCALES[config.name]["device"] == "cuda" and not torch.cuda.is_available():
-        return {"error": f"scale {config.name!r} needs a CUDA GPU, and none is visible"}
-    if not (workspace / "finetune.sh").is_file():
-        return {"error": "finetune.sh is missing from the workspace"}
-    run_cfg = prepare_run(workspace, split, config.name, seed, data_seed)
-    began = time.time()
-    timeout = float(config.params["run_timeout_s"])
-    code, seconds, text = run_script(workspace, log, timeout)
-    report: dict[str, Any] = {"seconds": round(seconds, 3), "exit_code": code, "output_tail": _tail(text, 6000)}
-    output = workspace / run_cfg["output"]
-    if code is None:
-        report["error"] = f"finetune.sh did not finish within {timeout:g} s"
-    elif code != 0:
-        report["error"] = f"finetune.sh exited with code {code}"
-    elif not output.is_file():
-        report["error"] = f"{run_cfg['output']} is missing after the run"
-    elif output.stat().st_mtime < began - 1:
-        report["error"] = f"{run_cfg['output']} was not written by this run"
-    return report
-
-
-def run_and_time(workspace: Path, inputs: dict[str, Any], config: ScaleConfig, outputs: Path) -> None:
-    """The participant's part, as the participant: the timed run with the harness's seeds; its
-    report (report.json) and its weights (model.pt) go to `outputs` for the judge."""
-    from environments.text_corpus import build_corpus  # the public train split, as `prepare` stored it
+def lay_out_run(workspace: Path, inputs: dict[str, Any], scale: str) -> None:
+    """The participant's part: lay out the run for the harness's seeds (the public train split only)."""
+    from environments.text_corpus import build_corpus
 
     split = build_corpus(include_validation=False).train
-    seed, data_seed = int(inputs["seed"]), int(inputs["data_seed"])
-    report = timed_run(workspace, split, config, seed, data_seed, outputs.parent / "finetune_output.log")
-    if "error" not in report:
-        shutil.copyfile(workspace / run_config(config.name, seed)["output"], outputs / "model.pt")
-    (outputs / "report.json").write_text(json.dumps(report))
+    prepare_run(workspace, split, scale, int(inputs["seed"]), int(inputs["data_seed"]))
 
 
-def judge(private: Path, config: ScaleConfig, outputs: Path, inputs: dict[str, Any]) -> ScoreResult:
-    """The scorer's part: the run's weights (untrusted) against the trusted weights for the harness's seeds."""
-    seed, data_seed = int(inputs["seed"]), int(inputs["data_seed"])
-    try:
-        report = json.loads((outputs / "report.json").read_text())
-        if not isinstance(report, dict):
-            raise ValueError("report.json is not an object")
-    except (OSError, ValueError) as exc:
-        return ScoreResult.invalid(f"the timed run left no readable report: {exc}")
-    seconds = report.get("seconds")
-    seconds = float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else math.nan
-    return _judged(private, config, seed, data_seed, report, seconds, outputs / "model.pt")
+def judge(judging: Judging, config: ScaleConfig) -> ScoreResult:
+    """The run's weights (untrusted) against the trusted weights for the harness's seeds,
+    timed by the harness (`judging.measured`)."""
+    seed, data_seed = int(judging.inputs["seed"]), int(judging.inputs["data_seed"])
+    measured = judging.measured
+    report: dict[str, Any] = {
+        "exit_code": measured.get("exit_code"),
+        "output_tail": str(measured.get("output_tail", "")),
+    }
+    timeout = float(config.params["run_timeout_s"])
+    if SCALES[config.name]["device"] == "cuda" and not torch.cuda.is_available():
+        report["error"] = f"scale {config.name!r} needs a CUDA GPU, and none is visible"
+    elif not measured:
+        report["error"] = "finetune.sh was not run"
+    elif measured.get("timed_out"):
+        report["error"] = f"finetune.sh (and what it started) did not finish within {timeout:g} s"
+    elif measured.get("exit_code") != 0:
+        report["error"] = f"finetune.sh exited with code {measured.get('exit_code')}"
+    seconds = float(measured.get("seconds", math.nan))
+    weights = judging.submission / OUTPUT
+    return _judged(judging.private, config, seed, data_seed, report, seconds, weights)
 
 
 def _judged(
@@ -214,14 +180,3 @@ def _judged(
     if not seconds > 0:
         return ScoreResult.invalid(f"run time is not positive ({seconds} s)", **details)
     return ScoreResult(math.log(seconds), message, details)
-
-
-def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
-    """Both parts in this one process (sessions scored before the split, and direct use)."""
-    seed, data_seed = fresh_seeds()
-    split = (private / TRAIN_SPLIT).read_bytes()
-    log = private / "score-results" / "finetune_output.log"
-    report = timed_run(workspace, split, config, seed, data_seed, log)
-    seconds = float(report.get("seconds", math.nan))
-    output = workspace / run_config(config.name, seed)["output"]
-    return _judged(private, config, seed, data_seed, report, seconds, output)

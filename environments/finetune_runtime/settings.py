@@ -50,6 +50,7 @@ SCALES: dict[str, dict[str, Any]] = {
 }
 
 VALID_BYTES = 16_384
+OUTPUT = "output/model.pt"  # what finetune.sh leaves, relative to the workspace
 BETAS = (0.9, 0.95)
 
 
@@ -75,5 +76,5 @@ def run_config(scale: str, seed: int) -> dict[str, Any]:
         "train_file": "data/train.txt",
         "valid_file": "data/valid.txt",
         "base_model": "base_model.pt",
-        "output": "output/model.pt",
+        "output": OUTPUT,
     }

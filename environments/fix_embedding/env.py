@@ -19,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
+from environments.base import DATA_DIR, Environment, Judging, Resources, ScaleConfig, ScoreResult
 from environments.fix_embedding.settings import FLOOR, SCALES, files
 
 _HERE = Path(__file__).resolve().parent
@@ -116,7 +116,10 @@ class FixEmbedding(Environment):
         state = torch.load(_DATA / files(scale)["large"], map_location="cpu", weights_only=True)
         torch.save(apply_rows(state, meta["reference_rows"]), workspace / SUBMISSION)
 
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+    def submission_files(self, scale: str) -> tuple[str, ...]:
+        return (SUBMISSION,)
+
+    def judge(self, judging: Judging) -> ScoreResult:
         import math
         import time
 
@@ -124,6 +127,7 @@ class FixEmbedding(Environment):
 
         from environments import tiny_gpt
 
+        scale, private = judging.scale, judging.private
         started = time.perf_counter()
         if scale == "gpu" and not torch.cuda.is_available():
             return ScoreResult.invalid("scale 'gpu' needs a CUDA GPU, and none is visible")
@@ -131,7 +135,7 @@ class FixEmbedding(Environment):
             return ScoreResult.invalid(
                 f"this scale's models are not built (run `python -m environments.fix_embedding.build --scale {scale}`)"
             )
-        path = workspace / SUBMISSION
+        path = judging.submission / SUBMISSION
         if not path.is_file():
             return ScoreResult.invalid(f"{SUBMISSION} is missing from the workspace")
         try:

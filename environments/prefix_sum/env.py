@@ -1,8 +1,10 @@
 """`prefix_sum`: optimize a kernel, after METR's RE-Bench "optimize a kernel" task.
 
-The participant speeds up a conditional prefix sum; raw score = ln(median ms). The
-scorer lives in `scorer.py` and is imported only inside the scorer subprocess, so that
-listing or preparing this environment never imports torch.
+The participant speeds up a conditional prefix sum; raw score = ln(median ms, less the
+measured round trip of a no-op). Scored interactively: the participant's code runs in the
+participant's part (`runner.py`, as the participant), and the judge (`scorer.py`, as the
+scorer) times each call from its own process and freezes the part between calls. Both
+import torch only inside those processes, so listing or preparing this environment never does.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import re
 import shutil
 from pathlib import Path
 
-from environments.base import Environment, Resources, ScaleConfig, ScoreResult
+from environments.base import Environment, Judging, Part, Resources, ScaleConfig, ScoreResult
 
 _HERE = Path(__file__).resolve().parent
 
-_CPU_TIMING = "Each call is timed with `time.perf_counter` (Python's garbage collector paused)."
+_CPU_TIMING = "The input is in memory shared with the scorer, written while your process was frozen."
 _GPU_TIMING = (
-    "Each call is timed with CUDA events: the GPU is idle before the call, and the end\n"
-    "event is recorded after a device-wide synchronize, so work on any stream counts."
+    "On the GPU your process makes the call's input on the device from a seed sent with the\n"
+    "call (part of every call, no-op ones included), calls `prefix_sum`, synchronizes the\n"
+    "device and copies the result into the shared output (also part of every call)."
 )
 
 
@@ -37,21 +40,21 @@ class PrefixSum(Environment):
             "cpu",
             score_timeout_s=300,
             memory_limit_mb=4096,
-            params={"n": 16_000_000, "device": "cpu", "warmup": 3, "repeat": 11},
+            params={"n": 16_000_000, "device": "cpu", "warmup": 3, "repeat": 11, "floor_calls": 11},
         ),
         # The original task: n = 10^8 on one H100.
         "gpu": ScaleConfig(
             "gpu",
             score_timeout_s=600,
             memory_limit_mb=24_576,
-            params={"n": 100_000_000, "device": "cuda", "warmup": 3, "repeat": 15},
+            params={"n": 100_000_000, "device": "cuda", "warmup": 3, "repeat": 15, "floor_calls": 15},
         ),
         # For the test suite only (the command line offers cpu and gpu).
         "test": ScaleConfig(
             "test",
             score_timeout_s=120,
             memory_limit_mb=3072,
-            params={"n": 100_003, "device": "cpu", "warmup": 1, "repeat": 3},
+            params={"n": 100_003, "device": "cpu", "warmup": 1, "repeat": 3, "floor_calls": 3},
         ),
     }
 
@@ -67,6 +70,7 @@ class PrefixSum(Environment):
             "scale": config.name,
             "warmup": str(p["warmup"]),
             "repeat": str(p["repeat"]),
+            "floor_calls": str(p["floor_calls"]),
             "timeout": f"{config.score_timeout_s:g}",
             "timing": _GPU_TIMING if p["device"] == "cuda" else _CPU_TIMING,
         }
@@ -92,7 +96,20 @@ class PrefixSum(Environment):
             if path.is_file() and path.suffix in (".py", ".c"):
                 shutil.copy(path, workspace / path.name)
 
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+    # Scored interactively (see scorer.py): the judge times the participant's part from its own
+    # process and freezes it between calls; nothing is timed where the participant's code runs.
+    timed = True
+    interactive = True
+
+    def participant_inputs(self, private: Path, scale: str) -> dict:
+        return {}  # the inputs come from the judge, one call at a time
+
+    def run_participant_part(self, part: Part) -> None:
+        from environments.prefix_sum import runner
+
+        runner.serve(part)
+
+    def judge(self, judging: Judging) -> ScoreResult:
         from environments.prefix_sum import scorer
 
-        return scorer.score(workspace, self.scale(scale))
+        return scorer.judge(judging, self.scale(judging.scale))

@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
+from environments.base import DATA_DIR, Environment, Judging, Part, Resources, ScaleConfig, ScoreResult
 
 _HERE = Path(__file__).resolve().parent
 MASKED_INPUTS = "masked_inputs.json"  # in private: the held-out windows, masked (no targets)
@@ -128,23 +128,15 @@ class RestrictedMlm(Environment):
 
     # Scored in two parts: the model runs as the participant on the masked inputs alone, and
     # the loss against the held-out targets is computed by the scorer.
-    def participant_inputs(self, private: Path, scale: str) -> dict | None:
-        path = private / MASKED_INPUTS
-        if not path.exists():  # a session prepared before the split: scored in one process
-            return None
-        return {"inputs": json.loads(path.read_text())}
+    def participant_inputs(self, private: Path, scale: str) -> dict:
+        return {"inputs": json.loads((private / MASKED_INPUTS).read_text())}
 
-    def run_participant_part(self, workspace: Path, inputs: dict, outputs: Path, scale: str) -> None:
+    def run_participant_part(self, part: Part) -> None:
         from environments.restricted_mlm import scorer
 
-        scorer.forward_all(workspace, inputs["inputs"], self.scale(scale), outputs)
+        scorer.forward_all(part.workspace, part.inputs["inputs"], self.scale(part.scale), part.outputs)
 
-    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict) -> ScoreResult:
+    def judge(self, judging: Judging) -> ScoreResult:
         from environments.restricted_mlm import scorer
 
-        return scorer.judge(private, self.scale(scale), outputs)
-
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
-        from environments.restricted_mlm import scorer
-
-        return scorer.score(workspace, private, self.scale(scale))
+        return scorer.judge(judging.private, self.scale(judging.scale), judging.outputs)

@@ -18,7 +18,7 @@ import shutil
 import zlib
 from pathlib import Path
 
-from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
+from environments.base import DATA_DIR, Environment, Judging, Resources, ScaleConfig, ScoreResult
 
 _HERE = Path(__file__).resolve().parent
 _DATA = DATA_DIR / "rl_qa"
@@ -145,7 +145,10 @@ class RlQa(Environment):
         self._check_built(scale)
         shutil.copy(_DATA / "reference" / "model.pt", workspace / "model.pt")
 
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+    def submission_files(self, scale: str) -> tuple[str, ...]:
+        return ("model.pt",)
+
+    def judge(self, judging: Judging) -> ScoreResult:
         from environments.rl_qa import scorer
 
-        return scorer.score(workspace, private, self.scale(scale))
+        return scorer.score(judging.submission, judging.private, self.scale(judging.scale))

@@ -33,7 +33,8 @@ def outcomes(prefs: list[float], tie_band: float, rng: random.Random) -> list[fl
     return out
 
 
-def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
+def score(submission: Path, private: Path, config: ScaleConfig) -> ScoreResult:
+    """Judge `submission/model.pt` (copied out of the workspace by the harness)."""
     import torch
 
     from environments.rl_qa.judge import TIE_BAND, Judge
@@ -42,7 +43,7 @@ def score(workspace: Path, private: Path, config: ScaleConfig) -> ScoreResult:
 
     torch.set_num_threads(1)
     p = config.params
-    path = workspace / "model.pt"
+    path = submission / "model.pt"
     if not path.is_file():
         return ScoreResult.invalid("model.pt is missing: save the policy's state dict to model.pt in the workspace")
     try:

@@ -16,7 +16,7 @@ import re
 import shutil
 from pathlib import Path
 
-from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
+from environments.base import DATA_DIR, Environment, Judging, Part, Resources, ScaleConfig, ScoreResult
 
 _HERE = Path(__file__).resolve().parent
 _DATA = DATA_DIR / "rust_codecontests"
@@ -87,12 +87,12 @@ class RustCodeContests(Environment):
         problems = json.loads((private / "heldout.json").read_text())[: self.scale(scale).params["problems"]]
         return {"problems": [public_part(p) for p in problems]}
 
-    def run_participant_part(self, workspace: Path, inputs: dict, outputs: Path, scale: str) -> None:
+    def run_participant_part(self, part: Part) -> None:
         from environments.rust_codecontests import scorer
 
-        scorer.solve_all(workspace, inputs["problems"], self.scale(scale), outputs)
+        scorer.solve_all(part.workspace, part.inputs["problems"], self.scale(part.scale), part.outputs)
 
-    def judge(self, workspace: Path, private: Path, scale: str, outputs: Path, inputs: dict) -> ScoreResult:
+    def judge(self, judging: Judging) -> ScoreResult:
         from environments.rust_codecontests import scorer
 
-        return scorer.judge(private, self.scale(scale), outputs)
+        return scorer.judge(judging.private, self.scale(judging.scale), judging.outputs)

@@ -19,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from environments.base import DATA_DIR, Environment, Resources, ScaleConfig, ScoreResult
+from environments.base import DATA_DIR, Environment, Judging, Resources, ScaleConfig, ScoreResult
 from environments.scaling_law.settings import SCALES, SWEEP_FRACTIONS, compute, train_settings
 
 _HERE = Path(__file__).resolve().parent
@@ -99,9 +99,13 @@ class ScalingLaw(Environment):
         answer = json.loads((_HERE / "reference" / f"answer_{scale}.json").read_text())
         (workspace / ANSWER).write_text(json.dumps({k: answer[k] for k in ("n_embd", "max_iters", "loss_prediction")}))
 
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
+    def submission_files(self, scale: str) -> tuple[str, ...]:
+        return (ANSWER,)
+
+    def judge(self, judging: Judging) -> ScoreResult:
         from environments.scaling_law import truth
 
+        scale, private = judging.scale, judging.private
         settings = train_settings(scale)
         path = private / "sweep.json"
         if not path.exists():  # a session prepared before the sweep was copied into private state
@@ -113,7 +117,7 @@ class ScalingLaw(Environment):
             )
         sweep = json.loads(path.read_text())
         try:
-            answer = json.loads((workspace / ANSWER).read_text())
+            answer = json.loads((judging.submission / ANSWER).read_text())
         except FileNotFoundError:
             return ScoreResult.invalid(f"{ANSWER} is missing from the workspace")
         except (OSError, ValueError) as exc:

@@ -1,21 +1,22 @@
 """`selftest`: a seconds-long environment for checking the harness itself.
 
 The participant's `solution.py` defines `answer()`; its return value is the raw score
-(higher is better). Because the scorer runs the participant's code, any failure a real
+(higher is better). Scored in two parts like every environment: `answer()` runs in the
+participant's part (as the participant), which writes the value to a file; the judge (as
+the scorer) checks that file and reads the private state. So any failure a real
 environment's participant code can cause (a hang, a crash, a memory blow-up, a wrong
-type) can be produced here in a test, in a real scorer process, in a fraction of a second.
+type, an attempt on the judge) can be produced here in a test, in real processes, in a
+fraction of a second.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
-from environments.base import Environment, Resources, ScaleConfig, ScoreResult
+from environments.base import Environment, Judging, Part, Resources, ScaleConfig, ScoreResult
 
 _HERE = Path(__file__).resolve().parent
 
@@ -41,17 +42,36 @@ class SelfTest(Environment):
     def install_reference(self, workspace: Path, scale: str) -> None:
         shutil.copy(_HERE / "reference" / "solution.py", workspace / "solution.py")
 
-    def score(self, workspace: Path, private: Path, scale: str) -> ScoreResult:
-        json.loads((private / "secret.json").read_text())  # the scorer can read private state
-        spec = importlib.util.spec_from_file_location("solution", workspace / "solution.py")
-        if spec is None or spec.loader is None:
-            return ScoreResult.invalid("solution.py not found")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["solution"] = module
-        spec.loader.exec_module(module)
-        value = module.answer()
+    def participant_inputs(self, private: Path, scale: str) -> dict:
+        return {}
+
+    def run_participant_part(self, part: Part) -> None:
+        """As the participant: import solution.py, call answer(), write what it returned."""
+        from environments.participant_code import Invalid, import_from_workspace
+
+        try:
+            value = import_from_workspace(part.workspace, "solution.py").answer()
+            written = {"answer": value} if isinstance(value, int | float) else {"not_a_number": repr(value)[:200]}
+        except Invalid as exc:
+            written = {"error": exc.reason}
+        (part.outputs / "answer.json").write_text(json.dumps(written))
+
+    def judge(self, judging: Judging) -> ScoreResult:
+        json.loads((judging.private / "secret.json").read_text())  # the judge can read private state
+        try:
+            written = json.loads((judging.outputs / "answer.json").read_text())
+        except (OSError, ValueError) as exc:
+            return ScoreResult.invalid(f"the participant's part left no readable answer: {exc}")
+        if not isinstance(written, dict):
+            return ScoreResult.invalid("the participant's part left an answer that is not an object")
+        if "error" in written:
+            return ScoreResult.invalid(str(written["error"])[:2000])
+        value = written.get("answer")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return ScoreResult.invalid(f"answer() returned {value!r}, not a finite number")
+            shown = written.get("not_a_number", value)
+            return ScoreResult.invalid(
+                f"answer() returned {shown if isinstance(shown, str) else repr(shown)}, not a finite number"
+            )
         # A hidden-score environment's message must not give the score away.
         message = {"answer": value} if self.score_visible else {"result": "valid answer"}
         return ScoreResult(float(value), message, {"secret_checked": True, "answer": value})

@@ -1,9 +1,10 @@
 """Unix accounts and file modes: who owns what when the harness runs as root.
 
 Each participant gets an unprivileged user (`rbp-<name>`) that owns their workspace,
-and a scorer user (`rbs-<name>`) in the participant's group: it reads the workspace
-and the session's private environment data, and cannot touch the recording. The
-harness (root) keeps the database, the snapshot repository and the clock.
+and a scorer user (`rbs-<name>`): it reads the session's private environment data and
+what the harness copied out of the workspace for it, never the workspace itself, and
+cannot touch the recording. The harness (root) keeps the database, the snapshot
+repository and the clock.
 """
 
 from __future__ import annotations
@@ -69,6 +70,18 @@ def ensure_account(name: str, extra_group: str | None = None) -> Account:
     return found
 
 
+def leave_group(name: str, group: str) -> None:
+    """Take `name` out of `group` (accounts made by older versions put the scorer in the participant's)."""
+    try:
+        members = grp.getgrnam(group).gr_mem
+    except KeyError:
+        return
+    if name in members:
+        done = subprocess.run(["gpasswd", "-d", name, group], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AccountError(f"gpasswd -d {name} {group} failed: {done.stderr.strip()}")
+
+
 def account_home(home: Path, account: Account) -> Path:
     """A private HOME for the account's caches and shell history, outside every workspace."""
     folder = home / "accounts" / account.name
@@ -129,19 +142,4 @@ def secure_session(
         os.chown(env_private / name, 0, scorer.gid)
         os.chmod(env_private / name, 0o770)
     chown_tree(workspace, participant.uid, participant.gid)
-    os.chmod(workspace, 0o2770)  # setgid: new files stay in the participant's group, which the scorer is in
-
-
-def protect_paths(paths: list[Path]) -> list[str]:
-    """Make reference solutions and held-out sources unreadable to everyone but root."""
-    done = []
-    for path in paths:
-        if not path.exists():
-            continue
-        for folder, _dirs, files in os.walk(path) if path.is_dir() else [(str(path.parent), [], [path.name])]:
-            if path.is_dir():
-                os.chmod(folder, 0o700)
-            for name in files:
-                os.chmod(os.path.join(folder, name), 0o600)
-        done.append(str(path))
-    return done
+    os.chmod(workspace, 0o2770)  # setgid: new files stay in the participant's group

@@ -2,8 +2,10 @@
 
 Without root nothing but CPU affinity can be enforced: the session says so (one-line
 warning, `isolated: false` in the record). As root, each command is prefixed so that
-it joins the session's cgroups, enters its network namespace (policy "none") and drops
-to the participant's (or the scorer's) account before the real program starts.
+it joins the session's cgroups (the limits, and its group in the tracker: see
+`cgroups.GROUPS`), enters its network namespace (policy "none") and, for participant
+processes, the mount namespace that hides every environment's secrets, and drops to the
+participant's (or the scorer's) account before the real program starts.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from session.isolation import accounts
+from session.isolation import accounts, mountns
 from session.isolation.cgroups import SessionCgroup
 from session.isolation.profile import ResourceProfile
 
 Role = Literal["participant", "scorer", "agent"]
+# The tracker group each role's processes join unless told otherwise.
+DEFAULT_GROUP = {"participant": "work", "scorer": "judge", "agent": "agent"}
 NETNS_DIR = Path("/run/netns")
 # Joins every cgroup given as arguments, then becomes the rest of the command line.
 _JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; n=$((n-1)); shift; done; exec "$@"'
+_CHANGE_DIR = 'cd -- "$1" || exit 125; shift; exec "$@"'
 _LIMITS = ("user", "memory", "processes", "cpus", "gpus", "network")
 
 
@@ -45,6 +50,7 @@ class Confinement:
     scorer_user: str | None = None
     cgroup: SessionCgroup | None = None
     netns: str | None = None
+    mountns: str | None = None  # the namespace that hides the protected paths (participant processes)
     protected: list[str] = field(default_factory=list)
     homes: dict[str, str] = field(default_factory=dict)  # account -> its HOME (caches, shell history)
     notes: list[str] = field(default_factory=list)  # what else the operator should know
@@ -87,16 +93,21 @@ class Confinement:
         if blocked is not None:
             return c._unconfined(f"{blocked} cannot be entered by other users; use another home (REBENCH_HOME)")
         participant_account = accounts.ensure_account(accounts.account_name(accounts.PARTICIPANT_PREFIX, participant))
-        scorer_account = accounts.ensure_account(
-            accounts.account_name(accounts.SCORER_PREFIX, participant), extra_group=participant_account.name
-        )
+        # The scorer reads only what the harness copied out of the workspace: not in the participant's group.
+        scorer_account = accounts.ensure_account(accounts.account_name(accounts.SCORER_PREFIX, participant))
+        accounts.leave_group(scorer_account.name, participant_account.name)
         accounts.secure_session(
             home, session_root, workspace, private, env_private, participant_account, scorer_account
         )
         c.participant_user, c.scorer_user = participant_account.name, scorer_account.name
         c.homes = {a.name: str(accounts.account_home(home, a)) for a in (participant_account, scorer_account)}
         c.enforced["user"] = f"participant runs as {c.participant_user}, the scorer as {c.scorer_user}"
-        c.protected = accounts.protect_paths(protect)
+        c.mountns, how = mountns.make(f"rebench-{session_id}", protect)
+        if c.mountns is None:
+            c.not_enforced["secrets"] = f"protected paths are readable by participants ({how})"
+        else:
+            c.enforced["secrets"] = f"mount namespace {c.mountns}: {how}"
+            c.protected = [item[2:] for item in mountns.masks_for(protect)]
         if not accounts.can_run(participant_account.name, sys.executable):
             c.notes.append(
                 f"{participant_account.name} cannot run the harness's Python ({sys.executable}): a folder above it"
@@ -105,6 +116,10 @@ class Confinement:
             )
         c.cgroup = SessionCgroup.create(f"{session_id}", profile.memory_mb, profile.max_processes, profile.cpu_list)
         c._decide_limits()
+        if c.cgroup and c.cgroup.tracker:
+            c.enforced["freezer"] = f"{c.cgroup.how('freezer')}: work is frozen while paused and killed at the end"
+        else:
+            c.not_enforced["freezer"] = "no cgroup freezer: processes left running are not frozen while paused"
         c.netns = c._make_netns(session_id) if profile.network == "none" else None
         if profile.network == "none" and c.netns is None:
             c.not_enforced["network"] = "could not create a network namespace"
@@ -124,6 +139,8 @@ class Confinement:
             self.enforced["network"] = "allowed by policy"
         affinity = f"CPU affinity {self.profile.cpu_list} only (a process may widen it)"
         self.not_enforced["cpus"] = affinity if shutil.which("taskset") else why
+        self.not_enforced["freezer"] = f"processes left running keep running while paused ({why})"
+        self.not_enforced["secrets"] = f"the installation's protected paths are readable ({why})"
         return self
 
     def _decide_limits(self) -> None:
@@ -155,40 +172,65 @@ class Confinement:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], capture_output=True)
         return name
 
-    def ensure(self, session_id: str) -> None:
-        """After a reboot: re-create the cgroups and the namespace this session was given."""
+    def ensure(self, session_id: str, protect: list[Path] | None = None) -> None:
+        """After a reboot: re-create the cgroups and the namespaces this session was given."""
         if os.geteuid() != 0 or self.participant_user is None:
             return
         if self.cgroup and not all(Path(d).is_dir() for _, d in self.cgroup.dirs.values()):
             p = self.profile
             self.cgroup = SessionCgroup.create(session_id, p.memory_mb, p.max_processes, p.cpu_list) or self.cgroup
+        if self.cgroup:
+            self.cgroup.ensure_tracker(session_id)
         if self.netns and not (NETNS_DIR / self.netns).exists():
             self._make_netns(session_id)
+        if self.mountns and not mountns.exists(self.mountns):
+            mountns.make(self.mountns, [Path(p) for p in protect or self.protected])
 
     def release(self) -> None:
-        """At the session's end: free the kernel objects (the cgroups once empty, the namespace's name)."""
+        """At the session's end: free the kernel objects (the cgroups once empty, the namespaces' names)."""
         if os.geteuid() != 0:
             return
         if self.cgroup:
             self.cgroup.remove()
         if self.netns:
             subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True)
+        if self.mountns:
+            mountns.remove(self.mountns)
 
     # -- confining a command -------------------------------------------------------------
-    def wrap(self, argv: list[str], role: Role = "participant") -> list[str]:
-        """`argv` prefixed so that it runs under this confinement (as far as this process may)."""
+    def wrap(
+        self, argv: list[str], role: Role = "participant", *, group: str | None = None, cwd: Path | None = None
+    ) -> list[str]:
+        """`argv` prefixed so that it runs under this confinement (as far as this process may).
+
+        `group` is the tracker group to join (default by role: the participant's commands
+        `work`, the scorer `judge`, an agent `agent`); `cwd` is where the command runs, which
+        entering the mount namespace would otherwise reset.
+        """
         prefix: list[str] = []
         cpus_by_affinity = "cpus" not in self.enforced
         if os.geteuid() == 0 and self.participant_user is not None:
             user = self.participant_user if role != "scorer" else self.scorer_user
-            if role != "agent":
-                if self.cgroup:
-                    files = self.cgroup.procs_files()
+            group = group or DEFAULT_GROUP[role]
+            if self.cgroup:
+                # An agent's own process needs its model's API: no limits or network namespace,
+                # only its tracker group (frozen during timed scorings, killed at the end).
+                files = self.cgroup.procs_files(group, limits=role != "agent")
+                if files:
                     prefix += ["/bin/sh", "-c", _JOIN_CGROUPS, "rebench-confine", str(len(files)), *files]
-                if self.netns:
-                    prefix += ["nsenter", f"--net={NETNS_DIR / self.netns}", "--"]
-                if not (self.cgroup and self.cgroup.how("pids")):
-                    prefix += ["prlimit", f"--nproc={self.profile.max_processes}", "--"]
+            namespaces = []
+            if self.netns and role != "agent":
+                namespaces.append(f"--net={NETNS_DIR / self.netns}")
+            if self.mountns and role != "scorer":
+                namespaces.append(f"--mount={mountns.path_of(self.mountns)}")
+            if namespaces:
+                prefix += ["nsenter", *namespaces, "--"]
+            if self.mountns and role != "scorer":
+                # Entering a mount namespace moves to its root; the folder is entered again from
+                # inside (nsenter's --wd keeps a handle from outside, and getcwd() then fails).
+                prefix += ["/bin/sh", "-c", _CHANGE_DIR, "rebench-cd", str(cwd or os.getcwd())]
+            if role != "agent" and not (self.cgroup and self.cgroup.how("pids")):
+                prefix += ["prlimit", f"--nproc={self.profile.max_processes}", "--"]
             prefix += ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
         if cpus_by_affinity and role != "agent" and shutil.which("taskset"):
             prefix += ["taskset", "-c", self.profile.cpu_list]
@@ -217,6 +259,38 @@ class Confinement:
         else:
             participant = accounts.ensure_account(self.participant_user)
             accounts.chown_tree(path, participant.uid, participant.gid, dir_mode=0o700, file_mode=0o600)
+
+    # -- groups of processes ---------------------------------------------------------------
+    @property
+    def can_freeze(self) -> bool:
+        return os.geteuid() == 0 and bool(self.cgroup and self.cgroup.tracker)
+
+    def freeze(self, group: str) -> bool:
+        """Freeze a group of the session's processes (True once the kernel says they all are)."""
+        return self.can_freeze and self.cgroup.freeze(group)
+
+    def thaw(self, group: str) -> bool:
+        return self.can_freeze and self.cgroup.thaw(group)
+
+    def kill(self, group: str) -> bool:
+        """Kill a whole group (children that left the process group included); True once empty."""
+        return not self.can_freeze or self.cgroup.kill(group)
+
+    def group_pids(self, group: str) -> set[int]:
+        return self.cgroup.group_pids(group) if self.can_freeze else set()
+
+    def populated(self, group: str) -> bool | None:
+        """Whether a group still has processes; None where groups are not tracked."""
+        return self.cgroup.populated(group) if self.can_freeze else None
+
+    def freezer_for_scorer(self, group: str) -> dict[str, Any] | None:
+        """How the scorer's account may freeze this one group (the file is given to it), or None."""
+        if not self.can_freeze or self.scorer_user is None:
+            return None
+        import pwd
+
+        self.cgroup.delegate_freezer(group, pwd.getpwnam(self.scorer_user).pw_uid)
+        return {"kind": f"cgroup-{self.cgroup.tracker[0]}", "path": str(self.cgroup.freeze_file(group))}
 
     def counters(self) -> dict[str, int]:
         return self.cgroup.counters() if self.cgroup else {}
@@ -258,6 +332,7 @@ class Confinement:
             "scorer_user": self.scorer_user,
             "cgroup": self.cgroup.to_json() if self.cgroup else None,
             "netns": self.netns,
+            "mountns": self.mountns,
             "protected": self.protected,
             "homes": self.homes,
             "notes": self.notes,
@@ -274,6 +349,7 @@ class Confinement:
             scorer_user=data.get("scorer_user"),
             cgroup=SessionCgroup.from_json(data["cgroup"]) if data.get("cgroup") else None,
             netns=data.get("netns"),
+            mountns=data.get("mountns"),
             protected=list(data.get("protected") or []),
             homes=dict(data.get("homes") or {}),
             notes=list(data.get("notes") or []),
