@@ -186,7 +186,7 @@ def _participant_part(s: _Scoring, inputs: dict[str, Any]) -> ScoreResult | None
             )  # fmt: skip
         finally:
             stop_group(s.confinement, "scoring", None)
-        if killed := _killed(_PART, finished, timeout_s, s.memory_limit_mb):
+        if killed := _killed(_PART, finished, s.timeout_s, s.memory_limit_mb):  # its limit is the scoring's
             return killed
         if finished.returncode != 0:
             how = (

@@ -34,6 +34,7 @@ from recorder.snapshots import SnapshotRepo
 from recorder.store import Recorder
 from session.aggregate import aggregate
 from session.clock import ClockState, TimeSource, clock_state
+from session.freezing import PAUSE_GROUPS, Freezing
 from session.isolation import Confinement, ResourceProfile
 from session.layout import SessionPaths, new_session_id, session_paths
 from session.resources import ResourceSampler
@@ -87,6 +88,7 @@ class Session:
             if recorded
             else Confinement.unrecorded(ResourceProfile.build(self.env.resources_for(self.scale)))
         )
+        self.freezing = Freezing(self.confinement)
         self._counters_seen: dict[str, int] | None = None
         self._counters_lock = threading.Lock()
         self._end_lock = threading.Lock()
@@ -103,6 +105,9 @@ class Session:
         if self.holding:
             self.confinement.ensure(self.id)
             self._recover_outage()
+            self._stop_orphans()
+            state = self.clock()
+            self.freezing.reconcile(paused=not state.running and not state.ended)
             self._ticker = threading.Thread(target=self._tick_loop, name="session-clock", daemon=True)
             self._ticker.start()
         self.check_end()
@@ -205,6 +210,7 @@ class Session:
         if self.holding:
             if pause_reason and self.clock().running:
                 self.recorder.open_pause(self.time.now(), pause_reason)
+                self.freezing.hold("pause", PAUSE_GROUPS)
             self.recorder.set_heartbeat(None, None, self.time.now())
             self._release_holder()
         self.recorder.close()
@@ -305,6 +311,7 @@ class Session:
             now = self.time.now()
             self.recorder.update_session(started_at=now)
             self._record_lifecycle("clock_started", {})
+            self.freezing.release("pause", PAUSE_GROUPS)
             return True
 
     def pause(self, reason: str) -> ClockState:
@@ -315,6 +322,7 @@ class Session:
             if not state.started or not state.running:
                 raise ToolError(f"the clock is already paused ({state.paused_reason})")
             self.recorder.open_pause(self.time.now(), reason)
+            self.freezing.hold("pause", PAUSE_GROUPS)
         return self.clock()
 
     def resume(self, reason: str) -> ClockState:
@@ -328,6 +336,7 @@ class Session:
             if pause is None:
                 raise ToolError("the clock is already running")
             self.recorder.close_pause(pause["id"], self.time.now(), reason)
+            self.freezing.release("pause", PAUSE_GROUPS)
         return self.clock()
 
     # -- scores --------------------------------------------------------------------------
@@ -385,6 +394,7 @@ class Session:
                     "final_normalized": row["final_normalized"],
                 }
             state = self.clock()
+            stopped = self.stop_work()
             snapshot = self.take_snapshot("submit" if reason == "submitted" else "final")
             raw, normalized = self.best()
             if raw is None and self.calibration.calibration is not None:
@@ -400,10 +410,43 @@ class Session:
                 "final_normalized": normalized,
                 "working_s": round(state.working_s, 3),
                 "snapshot": snapshot["id"],
+                "processes_killed": stopped,
             }
             self._record_lifecycle("ended", summary)
             self.confinement.release()
             return summary
+
+    def _stop_orphans(self) -> None:
+        """A new holder owns no scoring yet: whatever runs in the scoring groups was left by a
+        holder that died mid-scoring (its part, its judge); kill it and say so."""
+        killed = {}
+        for group in ("scoring", "judge"):
+            if pids := self.confinement.group_pids(group):
+                self.confinement.kill(group)
+                self.confinement.thaw(group)
+                killed[group] = len(pids)
+        stale = list((self.paths.env_private / "score-results").glob("*.json*"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        if killed or stale:
+            self._record_lifecycle(
+                "orphans_stopped", {"processes_killed": killed, "stale_verdicts_removed": len(stale)}
+            )
+
+    def stop_work(self) -> dict[str, int]:
+        """At the end: kill every process the participant's work left (commands, the shell, a
+        scoring's part, an agent's own process); {group: processes killed}. The TUI and the
+        bridge stay, to show the end."""
+        killed: dict[str, int] = {}
+        if not self.freezing.enforced:
+            return killed
+        for group in ("work", "scoring", "agent"):
+            pids = self.confinement.group_pids(group)
+            self.confinement.kill(group)
+            self.confinement.thaw(group)
+            if pids:
+                killed[group] = len(pids)
+        return killed
 
     def record_cast(self, started_wall: float, ended_wall: float, cast: str, client: str) -> int:
         """Store a shell recording and an event pointing at it."""

@@ -65,8 +65,10 @@ def run(session: Session, command: str, timeout_s: float = 60) -> dict:
     return {"text": result.text, **result.structured}
 
 
-def started(home: Path, participant: str = "alice", env: str = "selftest", **profile) -> Session:
-    s = Session.create(home, env, budget_s=3600, kind="agent", participant=participant, profile=profile or None)
+def started(home: Path, participant: str = "alice", env: str = "selftest", scale: str = "cpu", **profile) -> Session:
+    s = Session.create(
+        home, env, scale=scale, budget_s=3600, kind="agent", participant=participant, profile=profile or None
+    )
     s.call("resume", {"reason": "test"})
     return s
 
@@ -101,23 +103,32 @@ def test_a_participant_reaches_its_workspace_and_nothing_private(open_home: Path
 
 
 @needs_root
-def test_the_scorer_runs_as_its_own_account_and_cannot_write_the_score_log(open_home: Path) -> None:
+def test_code_in_a_scoring_runs_as_the_participant_and_reaches_neither_the_log_nor_the_verdict(
+    open_home: Path,
+) -> None:
     with started(open_home, participant="carol") as s:
-        db = s.paths.database
+        db, verdicts = s.paths.database, s.paths.env_private / "score-results"
         (s.workspace / "solution.py").write_text(
-            "import getpass, sqlite3\n"
+            "import getpass, glob, os, sqlite3\n"
             "def answer():\n"
-            "    assert getpass.getuser() == 'rbs-carol', getpass.getuser()\n"
+            "    assert getpass.getuser() == 'rbp-carol', getpass.getuser()\n"
+            "    reached = 0\n"
             "    try:\n"
             f"        sqlite3.connect('{db}').execute('insert into scores (raw) values (99)').connection.commit()\n"
-            "        return 99\n"
+            "        reached += 1\n"
             "    except sqlite3.Error:\n"
-            "        return 1\n"
+            "        pass\n"
+            "    try:\n"
+            f"        open('{verdicts}/forged.json', 'w').write('{{}}')\n"
+            "        reached += 1\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    return 1 + 10 * reached\n"
         )
         os.chown(s.workspace / "solution.py", pwd.getpwnam("rbp-carol").pw_uid, -1)
         result = s.call("score").structured
         assert result["valid"], result
-        assert result["raw"] == 1.0  # the write to the log failed; only the harness recorded the score
+        assert result["raw"] == 1.0  # neither the log nor the verdicts' folder could be written
         assert [r["raw"] for r in s.recorder.scores()] == [1.0]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import traceback
 from pathlib import Path
 
 from environments.base import Environment, Judging, Part, Resources, ScaleConfig, ScoreResult
@@ -53,7 +54,9 @@ class SelfTest(Environment):
             value = import_from_workspace(part.workspace, "solution.py").answer()
             written = {"answer": value} if isinstance(value, int | float) else {"not_a_number": repr(value)[:200]}
         except Invalid as exc:
-            written = {"error": exc.reason}
+            written = {"error": exc.reason, **exc.details}
+        except Exception as exc:
+            written = {"error": f"{type(exc).__name__}: {exc}"[:2000], "traceback": traceback.format_exc()[-8000:]}
         (part.outputs / "answer.json").write_text(json.dumps(written))
 
     def judge(self, judging: Judging) -> ScoreResult:
@@ -65,7 +68,7 @@ class SelfTest(Environment):
         if not isinstance(written, dict):
             return ScoreResult.invalid("the participant's part left an answer that is not an object")
         if "error" in written:
-            return ScoreResult.invalid(str(written["error"])[:2000])
+            return ScoreResult.invalid(str(written["error"])[:2000], traceback=str(written.get("traceback", "")))
         value = written.get("answer")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             shown = written.get("not_a_number", value)

@@ -164,6 +164,11 @@ class SessionCgroup:
             raise ValueError(f"unknown process group {group!r}; groups: {GROUPS}")
         return Path(self.tracker[1], group) if self.tracker else None
 
+    def _live_group_dir(self, group: str) -> Path | None:
+        """The group's folder if it exists (it is gone once the session released its cgroups)."""
+        leaf = self._group_dir(group)
+        return leaf if leaf is not None and leaf.is_dir() else None
+
     def procs_files(self, group: str | None = "work", *, limits: bool = True) -> list[str]:
         """The `cgroup.procs` files a process writes its pid into to join: the limits' folders
         (one per distinct folder) then its group's folder in the tracker. In one v2 hierarchy
@@ -176,11 +181,11 @@ class SessionCgroup:
 
     # -- the groups ------------------------------------------------------------------------
     def group_pids(self, group: str) -> set[int]:
-        leaf = self._group_dir(group)
+        leaf = self._live_group_dir(group)
         return _pids(leaf / "cgroup.procs") if leaf else set()
 
     def populated(self, group: str) -> bool:
-        leaf = self._group_dir(group)
+        leaf = self._live_group_dir(group)
         if leaf is None:
             return False
         if self.tracker and self.tracker[0] == "v2":
@@ -199,15 +204,15 @@ class SessionCgroup:
     def freeze(self, group: str, timeout_s: float = FREEZE_TIMEOUT_S) -> bool:
         """Freeze every process of the group and wait until the kernel says they all are."""
         path = self.freeze_file(group)
-        return path is not None and freeze_cgroup(self.tracker[0], path, True, timeout_s)
+        return path is not None and path.exists() and freeze_cgroup(self.tracker[0], path, True, timeout_s)
 
     def thaw(self, group: str) -> bool:
         path = self.freeze_file(group)
-        return path is not None and freeze_cgroup(self.tracker[0], path, False, FREEZE_TIMEOUT_S)
+        return path is not None and path.exists() and freeze_cgroup(self.tracker[0], path, False, FREEZE_TIMEOUT_S)
 
     def kill(self, group: str, wait_s: float = 5.0) -> bool:
         """SIGKILL every process of the group, children that called setsid included; True once empty."""
-        leaf = self._group_dir(group)
+        leaf = self._live_group_dir(group)
         if leaf is None:
             return True
         deadline = time.monotonic() + wait_s

@@ -266,11 +266,18 @@ class Confinement:
         return os.geteuid() == 0 and bool(self.cgroup and self.cgroup.tracker)
 
     def freeze(self, group: str) -> bool:
-        """Freeze a group of the session's processes (True once the kernel says they all are)."""
-        return self.can_freeze and self.cgroup.freeze(group)
+        """Freeze a group of the session's processes (True once the kernel says they all are;
+        False where groups are not tracked, or the group is gone with the session's end)."""
+        try:
+            return self.can_freeze and self.cgroup.freeze(group)
+        except OSError:
+            return False
 
     def thaw(self, group: str) -> bool:
-        return self.can_freeze and self.cgroup.thaw(group)
+        try:
+            return self.can_freeze and self.cgroup.thaw(group)
+        except OSError:
+            return False
 
     def kill(self, group: str) -> bool:
         """Kill a whole group (children that left the process group included); True once empty."""

@@ -16,7 +16,11 @@ _REASON = {"reason": {"type": "string", "minLength": 1, "maxLength": 500, "descr
 )
 def pause(session, args) -> ToolResult:
     state = session.pause(args["reason"])
-    return ToolResult(f"clock paused: {args['reason']}", {"clock": state.to_json()})
+    frozen = {g: len(session.confinement.group_pids(g)) for g in ("work",)} if session.freezing.enforced else None
+    text = f"clock paused: {args['reason']}"
+    if frozen is None:
+        text += " (processes left running are not frozen on this host)"
+    return ToolResult(text, {"clock": state.to_json(), "frozen": frozen})
 
 
 @tool("resume", "Start or resume the clock, with a reason.", {**_REASON}, changes_things=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from session.freezing import SCORING_GROUPS
 from session.scoring import run_scorer
 from session.tools.base import ToolError, ToolResult, tool
 
@@ -35,13 +36,21 @@ def score(session, args) -> ToolResult:
         working_s = session.clock().working_s
         snapshot = session.take_snapshot("score")
         started = time.monotonic()
-        result = run_scorer(
-            session.env,
-            session.scale,
-            session.workspace,
-            session.paths.env_private,
-            confinement=session.confinement,
-        )
+        # A timed scoring: the participant's other processes are frozen meanwhile (see session/freezing.py).
+        frozen = session.freezing.hold("scoring", SCORING_GROUPS) if session.env.timed else {}
+        try:
+            result = run_scorer(
+                session.env,
+                session.scale,
+                session.workspace,
+                session.paths.env_private,
+                confinement=session.confinement,
+            )
+        finally:
+            if session.env.timed:
+                session.freezing.release("scoring", SCORING_GROUPS)
+        if session.env.timed:
+            result.details["frozen_meanwhile"] = frozen if session.freezing.enforced else "not enforced here"
         duration = time.monotonic() - started
         normalized = session.normalize(result.raw)
         score_id = session.recorder.add_score(

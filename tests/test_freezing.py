@@ -1,0 +1,78 @@
+"""Pause means no work: what the participant left running is frozen while paused, frozen during
+timed scorings, and gone at the end. Real accounts, cgroups and processes (root only)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from test_isolation import IS_ROOT, run, started
+from test_isolation import open_home as open_home  # the fixture
+
+pytestmark = [
+    pytest.mark.serial,
+    pytest.mark.skipif(not IS_ROOT, reason="freezing needs root (CI runs as root)"),
+]
+
+# A process that leaves the command's process group and session, and writes a tick every 50 ms.
+TICKER = (
+    "setsid nohup python3 -c \"import time\n"
+    "while True:\n"
+    "    open('ticks.txt', 'a').write(repr(time.time()) + chr(10)); time.sleep(0.05)\" >/dev/null 2>&1 &"
+)
+
+
+def ticks(workspace: Path) -> list[float]:
+    path = workspace / "ticks.txt"
+    return [float(v) for v in path.read_text().split()] if path.exists() else []
+
+
+def wait_for_ticks(workspace: Path, at_least: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(ticks(workspace)) < at_least:
+        assert time.monotonic() < deadline, "the ticker never started"
+        time.sleep(0.05)
+
+
+def test_a_setsid_process_makes_no_progress_while_paused_and_is_gone_after_the_end(open_home: Path) -> None:
+    with started(open_home, participant="paula") as s:
+        assert s.freezing.enforced, s.confinement.to_json()
+        assert run(s, TICKER)["exit_code"] == 0
+        wait_for_ticks(s.workspace, 3)
+
+        paused = s.call("pause", {"reason": "lunch"})
+        assert paused.structured["frozen"] == {"work": 1}, paused.structured
+        before = len(ticks(s.workspace))
+        time.sleep(1.5)
+        assert len(ticks(s.workspace)) == before, "the left-behind process worked while paused"
+
+        s.call("resume", {"reason": "back"})
+        wait_for_ticks(s.workspace, before + 3)
+
+        ended = s.call("submit")
+        assert not ended.is_error, ended.text
+        summary = s.recorder.events("lifecycle")[-1]["result"]
+        assert summary["processes_killed"]["work"] >= 1, summary
+        assert s.confinement.group_pids("work") == set()
+        after = len(ticks(s.workspace))
+        time.sleep(0.5)
+        assert len(ticks(s.workspace)) == after, "the left-behind process outlived the session"
+
+
+def test_work_left_running_is_frozen_during_a_timed_scoring(open_home: Path) -> None:
+    s = started(open_home, participant="tim", env="prefix_sum", scale="test")
+    with s:
+        assert run(s, TICKER)["exit_code"] == 0
+        wait_for_ticks(s.workspace, 3)
+        began = time.time()
+        scored = s.call("score")
+        ended = time.time()
+        assert scored.structured["valid"], scored.structured
+        row = s.recorder.scores()[-1]
+        assert row["details"]["frozen_meanwhile"] == {"work": 1, "agent": 0}, row["details"]
+        during = [t for t in ticks(s.workspace) if began < t < ended]
+        # The scoring takes seconds; the ticker is frozen from its start to its end (one
+        # tick may land while the freeze is taking hold, and after the thaw).
+        assert ended - began > 2 and len(during) <= 3, (ended - began, during)
+        wait_for_ticks(s.workspace, len(ticks(s.workspace)) + 2)  # and runs again afterwards
