@@ -21,8 +21,8 @@ _HERE = Path(__file__).resolve().parent
 _CPU_TIMING = "The input is in memory shared with the scorer, written while your process was frozen."
 _GPU_TIMING = (
     "On the GPU your process makes the call's input on the device from a seed sent with the\n"
-    "call (part of every call, no-op ones included), calls `prefix_sum`, synchronizes the\n"
-    "device and copies the result into the shared output (also part of every call)."
+    "  call (part of every call, no-op ones included), calls `prefix_sum`, synchronizes the\n"
+    "  device and copies the result into the shared output (also part of every call)."
 )
 
 

@@ -53,11 +53,12 @@ def _build() -> ctypes.CDLL:
 _LIB = _build()
 
 
-def prefix_sum(x: torch.Tensor) -> torch.Tensor:
+def prefix_sum(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The scan of x, written into `out` when given (the scorer passes its output buffer)."""
     if x.device.type != "cpu" or x.dtype != torch.int32 or x.dim() != 1:
         raise ValueError(f"expected a 1-D int32 CPU tensor, got {x.dtype} {tuple(x.shape)} on {x.device}")
     x = x.contiguous()
-    y = torch.empty_like(x)
+    y = torch.empty_like(x) if out is None else out
     if x.numel():
         _LIB.prefix_sum_i32(x.data_ptr(), y.data_ptr(), x.numel(), _THREADS)
     return y

@@ -72,12 +72,15 @@ def _scan(x_ptr, y_ptr, carry_sum_ptr, carry_par_ptr, n, BLOCK: tl.constexpr):
     tl.store(y_ptr + offs, y, mask=mask)
 
 
-def prefix_sum(x: torch.Tensor, block: int = BLOCK, chunk: int = CHUNK) -> torch.Tensor:
+def prefix_sum(
+    x: torch.Tensor, out: torch.Tensor | None = None, block: int = BLOCK, chunk: int = CHUNK
+) -> torch.Tensor:
+    """The scan of x, written into `out` when given (the scorer passes its output buffer)."""
     if x.dtype != torch.int32 or x.dim() != 1:
         raise ValueError(f"expected a 1-D int32 tensor, got {x.dtype} {tuple(x.shape)}")
     x = x.contiguous()
     n = x.numel()
-    y = torch.empty_like(x)
+    y = torch.empty_like(x) if out is None else out
     if n == 0:
         return y
     blocks = triton.cdiv(n, block)
