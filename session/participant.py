@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -31,7 +32,10 @@ _HIDDEN_VARIABLES = ("REBENCH_HOME", "REBENCH_PRIVATE")
 
 
 def participant_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The harness's environment without its private variables, with the harness's interpreter
+    (and its torch, triton...) first on PATH as `python`, confined or not."""
     env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES}
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
     env.update(extra or {})
     return env
 

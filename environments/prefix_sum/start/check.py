@@ -1,6 +1,8 @@
-"""Check solution.py before you score it: exactness first, then a timing like the scorer's.
+"""Check solution.py before you score it: exactness first, then a timing in this process.
 
-This is only a helper; your score comes from the `score` tool. Usage:
+This is only a helper; your score comes from the `score` tool, which times each call from
+another process and subtracts the round trip of a call that does nothing, so its numbers
+differ a little from these. Usage:
     python check.py            # exactness on small and edge-case inputs, then timing at the scored size
     python check.py --quick    # exactness only
     python check.py --n 1000000 --repeat 5
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import inspect
 import statistics
 import time
 
@@ -31,8 +34,20 @@ def random_input(n: int, device: str, low: int = -10, high: int = 10) -> torch.T
     return torch.randint(low, high, (n,), dtype=torch.int32, device=device)
 
 
+TAKES_OUT = "out" in inspect.signature(prefix_sum).parameters
+
+
+def call(x: torch.Tensor) -> torch.Tensor:
+    """As the scorer calls it: with an output tensor when `prefix_sum` takes `out`."""
+    if not TAKES_OUT:
+        return prefix_sum(x)
+    out = torch.full_like(x, -1)
+    result = prefix_sum(x, out)
+    return out if result is None else result
+
+
 def check_one(x: torch.Tensor, label: str) -> bool:
-    y = prefix_sum(x)
+    y = call(x)
     expected = slow_prefix_sum(x)
     problem = None
     if not isinstance(y, torch.Tensor):
@@ -83,7 +98,7 @@ def time_it(n: int, device: str, warmup: int, repeat: int) -> None:
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        y = prefix_sum(x)
+        y = call(x)
         if cuda:
             torch.cuda.synchronize()
         ms = (time.perf_counter() - start) * 1e3
@@ -92,7 +107,7 @@ def time_it(n: int, device: str, warmup: int, repeat: int) -> None:
         del x, y
     median = statistics.median(timings)
     print(f"timing at n={n} on {device}: median {median:.3f} ms (min {min(timings):.3f}, max {max(timings):.3f})")
-    print("  the scorer checks every call, times with its own clock and reports ln(median ms)")
+    print("  the scorer checks every call, times it from its own process and reports ln(median ms - its floor)")
 
 
 def main() -> int:
