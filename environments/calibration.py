@@ -3,7 +3,7 @@
 Shipped calibrations live beside each environment (`calibration.json`); the ones an
 operator measures with `rebench-tui calibrate` live in the home folder and win. A
 lookup on hardware that matches no calibration falls back to one of the same scale
-and says so, because normalized scores are then only approximate.
+and says so: such normalized scores are marked uncalibrated wherever they appear.
 """
 
 from __future__ import annotations
@@ -38,24 +38,52 @@ class Calibration:
         return max(0.0, (raw - self.start) / (self.reference - self.start))
 
 
+def describe_hardware(hw: dict[str, Any]) -> str:
+    where = f"{hw.get('cpu_count')}x {hw.get('cpu_model')}"
+    return where + (f" with {hw.get('gpu_count')}x {hw.get('gpu_name')}" if hw.get("gpu_count") else "")
+
+
 @dataclass(frozen=True)
 class CalibrationLookup:
+    """The calibration a session normalizes with, and whether it was measured on this hardware.
+
+    A session records it when it is made (`to_json`), so its scores stay tied to the values
+    they were normalized with; an inexact one marks every normalized score "uncalibrated"."""
+
     calibration: Calibration | None
     exact: bool
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration is not None and self.exact
 
     @property
     def warning(self) -> str | None:
         if self.calibration is None:
             return "no calibration for this environment and scale: normalized scores are unavailable"
         if not self.exact:
-            hw = self.calibration.hardware
             return (
-                "this hardware differs from every stored calibration; normalized scores use the one "
-                f"measured on {hw.get('cpu_count')}x {hw.get('cpu_model')}"
-                + (f" with {hw.get('gpu_count')}x {hw.get('gpu_name')}" if hw.get("gpu_count") else "")
-                + " (run `rebench-tui calibrate` here)"
+                "uncalibrated: this hardware differs from every stored calibration; normalized scores use the one "
+                f"measured on {describe_hardware(self.calibration.hardware)}, so they are only approximate"
+                f" (run `rebench-tui calibrate {self.calibration.env_id} --scale {self.calibration.scale}` here)"
             )
         return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "calibrated": self.calibrated,
+            "exact": self.exact,
+            "here": fingerprint(hardware()),
+            "calibration": asdict(self.calibration) if self.calibration else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CalibrationLookup:
+        found = data.get("calibration")
+        if found:
+            found = {**found, "start_runs": tuple(found.get("start_runs", ())),
+                     "reference_runs": tuple(found.get("reference_runs", ()))}  # fmt: skip
+        return cls(Calibration(**found) if found else None, bool(data.get("exact")))
 
 
 def _read(path: Path) -> list[Calibration]:

@@ -122,8 +122,9 @@ class RebenchApp(App):
         self.sub_title = f"{s['title']} · {s['environment']} ({s['scale']}) · {s['participant']} · {s['session']}"
         panel = self.score_panel
         panel.configure(s["score_visible"])
+        panel.calibrated = s.get("calibrated", True)
         if s.get("calibration_warning"):
-            self.notify(s["calibration_warning"], severity="warning", timeout=15)
+            self.notify(s["calibration_warning"], severity="warning", timeout=30)
         if isolation := s.get("isolation"):
             self.resources_panel.show_isolation(isolation)
             if isolation.get("warning"):

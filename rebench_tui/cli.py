@@ -286,7 +286,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"{row['environment']:16} {row['group']:20} n={row['sessions']:<3} mean {mean}  best {best}{note}")
             for m in row["members"]:
                 final = "—" if m["final_normalized"] is None else f"{m['final_normalized']:.3f}"
-                print(f"    {m['session']:44} final {final:>6}  {m['isolation']}")
+                mark = "" if m["calibrated"] else "  UNCALIBRATED (normalized with another machine's calibration)"
+                print(f"    {m['session']:44} final {final:>6}  {m['isolation']}{mark}")
         print()
         print(text_plot(rows))
     return 0

@@ -155,6 +155,11 @@ class Recorder:
         }
         return self._writer.write(lambda db: db["scores"].insert(row).last_pk)
 
+    def set_score_normalized(self, score_id: int, normalized: float | None) -> None:
+        """Normalize a logged score again (the session's calibration was measured since)."""
+        value = _float_or_none(normalized) if normalized is not None else None
+        self._writer.write(lambda db: db["scores"].update(score_id, {"normalized": value}))
+
     def open_pause(self, start_wall: float, reason: str) -> int:
         row = {"start_wall": start_wall, "reason": reason}
         return self._writer.write(lambda db: db["pauses"].insert(row).last_pk)

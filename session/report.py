@@ -40,6 +40,7 @@ class SessionScores:
     end_reason: str | None = None
     scale: str = "cpu"
     isolation: dict[str, Any] | None = None  # the recorded confinement (None: recorded before isolation)
+    calibrated: bool = False  # normalized with a calibration measured on the session's own hardware
 
     @property
     def isolated(self) -> bool:
@@ -120,11 +121,13 @@ def summarize(sessions: list[SessionScores], budgets_s: tuple[float, ...] = DEFA
                 "best_of_k": best_of_k_allowed(members),
                 "curve": budget_curve(members, budgets_s),
                 "not_isolated": sum(not s.isolated for s in members),
+                "uncalibrated": sum(not s.calibrated for s in members),
                 "members": [
                     {
                         "session": s.session_id,
                         "final_normalized": s.final_normalized if s.score_visible else None,
                         "isolated": s.isolated,
+                        "calibrated": s.calibrated,
                         "isolation": s.isolation_summary,
                     }
                     for s in members
@@ -148,6 +151,7 @@ def load_sessions(home: Path) -> list[SessionScores]:
             scores = [(r["working_s"], r["normalized"]) for r in recorder.scores()]
             working = clock_state(row, recorder.pauses(), time.time()).working_s
             isolation = recorder.meta("confinement")
+            calibration = recorder.meta("calibration") or {}
         finally:
             recorder.close()
         try:
@@ -170,6 +174,7 @@ def load_sessions(home: Path) -> list[SessionScores]:
                 end_reason=row["end_reason"],
                 scale=row["scale"],
                 isolation=isolation,
+                calibrated=bool(calibration.get("calibrated")),
             )
         )
     return out

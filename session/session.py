@@ -81,7 +81,7 @@ class Session:
         self.snapshot_interval_s: float = row["snapshot_interval_s"]
         self.env: Environment = load_environment(self.env_id)
         self.snapshots = SnapshotRepo(paths.snapshot_git, paths.workspace)
-        self.calibration: CalibrationLookup = find_calibration(self.env, self.scale, home)
+        self.calibration, calibration_changed = self._calibration(may_switch=hold)
         recorded = recorder.meta("confinement")
         self.confinement: Confinement = (
             Confinement.from_json(recorded)
@@ -106,6 +106,8 @@ class Session:
             self.confinement.ensure(self.id)
             self._recover_outage()
             self._stop_orphans()
+            if calibration_changed:
+                self._record_calibration()
             state = self.clock()
             self.freezing.reconcile(paused=not state.running and not state.ended)
             self._ticker = threading.Thread(target=self._tick_loop, name="session-clock", daemon=True)
@@ -178,6 +180,7 @@ class Session:
                 enabled=isolation,
             )
             recorder.set_meta("confinement", confinement.to_json())
+            recorder.set_meta("calibration", find_calibration(env, scale, home).to_json())
         except BaseException:
             shutil.rmtree(paths.root, ignore_errors=True)
             raise
@@ -338,6 +341,31 @@ class Session:
             self.recorder.close_pause(pause["id"], self.time.now(), reason)
             self.freezing.release("pause", PAUSE_GROUPS)
         return self.clock()
+
+    # -- calibration -----------------------------------------------------------------------
+    def _calibration(self, may_switch: bool) -> tuple[CalibrationLookup, bool]:
+        """The calibration this session normalizes with: the one recorded at its creation, unless
+        that one was not measured on this hardware, one is now, and this process may record the
+        switch (it holds the session); (lookup, whether it is to be recorded)."""
+        recorded = self.recorder.meta("calibration")
+        if recorded is None:  # a session older than recorded calibrations
+            return find_calibration(self.env, self.scale, self.home), may_switch
+        current = CalibrationLookup.from_json(recorded)
+        if may_switch and not current.calibrated:
+            found = find_calibration(self.env, self.scale, self.home)
+            if found.calibrated:
+                return found, True
+        return current, False
+
+    def _record_calibration(self) -> None:
+        """Record the calibration in use, and normalize the logged scores with it."""
+        self.recorder.set_meta("calibration", self.calibration.to_json())
+        renormalized = 0
+        for row in self.recorder.scores():
+            if row["valid"] and row["raw"] is not None:
+                self.recorder.set_score_normalized(row["id"], self.normalize(row["raw"]))
+                renormalized += 1
+        self._record_lifecycle("calibration", {**self.calibration.to_json(), "scores_renormalized": renormalized})
 
     # -- scores --------------------------------------------------------------------------
     def normalize(self, raw: float) -> float | None:

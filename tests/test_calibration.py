@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from environments.calibration import Calibration, find_calibration, home_path, save_calibration
+from environments.calibration import Calibration, CalibrationLookup, find_calibration, home_path, save_calibration
 from environments.hardware import fingerprint, hardware
 from environments.registry import load_environment
 from session.session import Session
@@ -63,3 +63,32 @@ def test_save_replaces_the_same_hardware_entry(tmp_path: Path) -> None:
     entries = path.read_text()
     assert entries.count('"fingerprint": "a"') == 1 and '"start": 3.0' in entries
     assert find_calibration(env, "cpu", None).calibration is not None
+
+
+def test_a_session_records_its_calibration_and_marks_scores_from_another_machines_as_uncalibrated(
+    home: Path,
+) -> None:
+    """A session normalized with another machine's calibration (as one recorded elsewhere and opened
+    here) says "uncalibrated" in status and score; once this machine has one, its holder switches
+    to it, normalizes the logged scores again and records that it did."""
+    foreign = CalibrationLookup(calibration("not-this-machine", 0.0, 2.0, "Big Iron 9000"), exact=False)
+    with Session.create(home, "selftest", budget_s=600, kind="agent") as s:
+        here = s.recorder.meta("calibration")
+        assert here["calibrated"] and here["calibration"]["fingerprint"] == fingerprint(hardware())
+        s.recorder.set_meta("calibration", foreign.to_json())
+        sid = s.id
+    with Session.open(home, sid, hold=False) as s:  # reading changes nothing
+        assert (
+            not s.calibration.calibrated
+            and s.recorder.meta("calibration")["calibration"]["fingerprint"] == "not-this-machine"
+        )
+        status = s.call("status")
+        assert status.structured["calibrated"] is False and "uncalibrated" in status.text
+        (s.workspace / "solution.py").write_text("def answer():\n    return 0.5\n")
+    with Session.open(home, sid) as s:  # this machine has a calibration: the holder switches to it
+        assert s.calibration.calibrated
+        recorded = [e for e in s.recorder.events("lifecycle") if e["name"] == "calibration"]
+        assert len(recorded) == 1 and recorded[0]["result"]["calibration"]["fingerprint"] == fingerprint(hardware())
+        scored = s.call("score")
+        assert scored.structured["calibrated"] is True and "uncalibrated" not in scored.text
+        assert scored.structured["normalized"] == pytest.approx(0.5)

@@ -58,6 +58,12 @@ class ScorePanel(Vertical):
                 f"[b]scoring…[/b] {elapsed:.0f} s (the scorer may take minutes)"
             )
 
+    calibrated = True  # False: normalized scores use another machine's calibration
+
+    @property
+    def _mark(self) -> str:
+        return "" if self.calibrated else " [yellow](uncalibrated)[/yellow]"
+
     def finish_scoring(self, text: str, data: dict[str, Any], is_error: bool) -> None:
         self.scoring_since = None
         self.query_one("#score-button", Button).disabled = False
@@ -68,7 +74,7 @@ class ScorePanel(Vertical):
             last.update(f"[red]invalid[/red]: {_message(data.get('message'))}")
         elif self.score_visible:
             last.update(
-                f"last: [b]{_fmt(data.get('normalized'))}[/b] normalized (raw {_fmt(data.get('raw'), 4)}) "
+                f"last: [b]{_fmt(data.get('normalized'))}[/b] normalized{self._mark} (raw {_fmt(data.get('raw'), 4)}) "
                 f"{_message(data.get('message'))}"
             )
         else:
@@ -86,7 +92,7 @@ class ScorePanel(Vertical):
         if rows:
             table.move_cursor(row=len(rows) - 1)
         if self.score_visible:
-            self.query_one("#best-score", Static).update(f"best so far: [b]{_fmt(best)}[/b] normalized")
+            self.query_one("#best-score", Static).update(f"best so far: [b]{_fmt(best)}[/b] normalized{self._mark}")
             points = [(r["working_s"], r["normalized"]) for r in rows if r["valid"] and r.get("normalized") is not None]
             self.query_one(ScorePlot).set_points(points, budget_s)
         else:

@@ -69,7 +69,7 @@ def score(session, args) -> ToolResult:
     shown["snapshot"] = snapshot["id"]
     if session.env.score_visible:
         best_raw, best_normalized = session.best()
-        shown.update(best_raw=best_raw, best_normalized=best_normalized)
+        shown.update(best_raw=best_raw, best_normalized=best_normalized, calibrated=session.calibration.calibrated)
     if not result.valid:
         text = f"invalid: {result.message.get('error', result.message)}"
     elif session.env.score_visible:
@@ -80,6 +80,8 @@ def score(session, args) -> ToolResult:
             if best is not None
             else f"score raw {result.raw:.4f}; normalized {norm}"
         )
+        if normalized is not None and not session.calibration.calibrated:
+            text += "\n(uncalibrated: " + str(session.calibration.warning) + ")"
         text += f"\n{result.message}"
     else:
         text = f"valid\n{result.message}"

@@ -24,6 +24,7 @@ def status(session, args) -> ToolResult:
         "snapshots": len(session.recorder.snapshots()),
         "score_visible": session.env.score_visible,
         "calibration_warning": session.calibration.warning,
+        "calibrated": session.calibration.calibrated,
         "isolation": session.confinement.to_json(),
         "ended": state.ended,
         "usage": session.recorder.usage_totals(),
@@ -46,7 +47,8 @@ def status(session, args) -> ToolResult:
         f"scorings: {data['scorings']}",
     ]
     if data.get("best_normalized") is not None:
-        lines.append(f"best: {data['best_normalized']:.3f} normalized (raw {data['best_raw']:.4f})")
+        mark = "" if data["calibrated"] else " (uncalibrated)"
+        lines.append(f"best: {data['best_normalized']:.3f} normalized{mark} (raw {data['best_raw']:.4f})")
     lines.append(f"isolation: {session.confinement.summary()}")
     if data["calibration_warning"]:
         lines.append(f"warning: {data['calibration_warning']}")
