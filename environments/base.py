@@ -140,6 +140,9 @@ class Environment(ABC):
     timed: bool = False
     # The judge runs beside the participant's part, linked by a socket (see `Part.channel`).
     interactive: bool = False
+    # Scored on the shared corpus's held-out documents, which every Python on the machine carries
+    # (its own documentation): the session flags work that reaches for them (session/heldout_review.py).
+    uses_heldout_corpus: bool = False
 
     def scale(self, name: str) -> ScaleConfig:
         try:

@@ -13,7 +13,7 @@ iteration k of a long run equals the final loss of a run of k iterations. The ev
 covers a text in fixed blocks: every byte after the first is predicted exactly once.
 
 The vocabulary is the 256 byte values plus two specials (PAD=256, MASK=257) that these
-environments never use; it matches `environments.text_corpus`.
+environments never use; it matches the tokenizer of the shared corpus.
 """
 
 from __future__ import annotations

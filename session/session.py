@@ -32,6 +32,7 @@ from environments.hardware import hardware
 from environments.registry import every_protected_path, load_environment
 from recorder.snapshots import SnapshotRepo
 from recorder.store import Recorder
+from session import heldout_review
 from session.aggregate import aggregate
 from session.clock import ClockState, TimeSource, clock_state
 from session.freezing import PAUSE_GROUPS, Freezing
@@ -384,6 +385,9 @@ class Session:
     # -- snapshots and ending ------------------------------------------------------------
     def take_snapshot(self, trigger: str) -> dict[str, Any]:
         info = self.snapshots.take(f"{trigger} ({self.id})")
+        if self.env.uses_heldout_corpus and info.changed and trigger != "start":  # "start": the harness's files
+            for flag in heldout_review.review_files(self.workspace, info.changed):
+                self.record("review", "heldout_touched", client="harness", args={"where": "workspace", **flag})
         state = self.clock()
         snapshot_id = self.recorder.add_snapshot(
             wall=self.time.now(),
@@ -476,8 +480,14 @@ class Session:
                 killed[group] = len(pids)
         return killed
 
+    def review_text(self, where: str, text: str) -> None:
+        """Flag, for the review, a command or shell recording that names a way to the held-out text."""
+        if self.env.uses_heldout_corpus and (found := heldout_review.markers_in(text)):
+            self.record("review", "heldout_touched", client="harness", args={"where": where, "markers": found})
+
     def record_cast(self, started_wall: float, ended_wall: float, cast: str, client: str) -> int:
         """Store a shell recording and an event pointing at it."""
+        self.review_text("shell", cast)
         working_s = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall).working_s
         cast_id = self.recorder.add_cast(started_wall, ended_wall, working_s, cast)
         self.record(

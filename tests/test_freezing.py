@@ -17,7 +17,7 @@ pytestmark = [
 
 # A process that leaves the command's process group and session, and writes a tick every 50 ms.
 TICKER = (
-    "setsid nohup python3 -c \"import time\n"
+    'setsid nohup python3 -c "import time\n'
     "while True:\n"
     "    open('ticks.txt', 'a').write(repr(time.time()) + chr(10)); time.sleep(0.05)\" >/dev/null 2>&1 &"
 )

@@ -37,6 +37,7 @@ class FixEmbedding(Environment):
     id = "fix_embedding"
     title = "Fix embedding: repair a model whose embedding rows were shuffled"
     aggregation = "min"
+    uses_heldout_corpus = True
     score_visible = True
     resources = Resources(cpus=2, gpus=0, memory_gb=8)
     gpu_resources = Resources(cpus=8, gpus=1, memory_gb=64)

@@ -53,6 +53,7 @@ class RestrictedMlm(Environment):
     id = "restricted_mlm"
     title = "Restricted architecture masked language model"
     aggregation = "min"
+    uses_heldout_corpus = True
     score_visible = True
     resources = Resources(cpus=2, gpus=0, memory_gb=8)
     # `resources` above is the cpu scale's; the gpu scale wants this.

@@ -22,6 +22,7 @@ MAX_TIMEOUT_S = 4 * 3600
 )
 def run(session, args) -> ToolResult:
     timeout_s = float(args.get("timeout_s", 600))
+    session.review_text("run", args["command"])
     before = session.confinement.counters()
     finished = run_participant(
         ["bash", "-c", args["command"]],
