@@ -17,6 +17,7 @@ from typing import Any
 
 from textual.widgets import DataTable, Static
 
+from environments.base import Judging
 from environments.registry import load_environment
 from environments.scaling_law import train
 from environments.scaling_law.env import sweep_file
@@ -238,5 +239,5 @@ def test_gpu_scale_without_its_sweep_is_invalid_with_a_reason(tmp_path: Path) ->
     assert SCALES["gpu"]["budget"] > SCALES["cpu"]["budget"]
     if sweep_file("gpu").exists():
         return
-    result = env.score(tmp_path, tmp_path, "gpu")
+    result = env.judge(Judging(private=tmp_path, scale="gpu", inputs={}, outputs=tmp_path, submission=tmp_path))
     assert not result.valid and "sweep --scale gpu" in result.message["error"]

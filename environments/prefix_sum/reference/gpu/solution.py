@@ -73,7 +73,7 @@ def _scan(x_ptr, y_ptr, carry_sum_ptr, carry_par_ptr, n, BLOCK: tl.constexpr):
 
 
 def prefix_sum(
-    x: torch.Tensor, out: torch.Tensor | None = None, block: int = BLOCK, chunk: int = CHUNK
+    x: torch.Tensor, block: int = BLOCK, chunk: int = CHUNK, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """The scan of x, written into `out` when given (the scorer passes its output buffer)."""
     if x.dtype != torch.int32 or x.dim() != 1:
