@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -207,3 +210,33 @@ def test_missing_solve_or_missing_model_is_invalid_with_a_reason(
     with Session.create(home, ENV, scale="test", kind="agent") as s:
         unset = s.call("score").structured
     assert not unset["valid"] and "REBENCH_MODEL_URL" in unset["message"]["error"], unset
+
+
+READS = """
+fn main() {{
+    // Readable: spin until the time limit; unreadable: print nothing (a wrong answer).
+    if std::fs::read_to_string("{path}").is_ok() {{ loop {{}} }}
+}}
+"""
+EMBEDS = 'const TESTS: &str = include_str!("{path}");\nfn main() {{ print!("{{}}", TESTS.len()); }}\n'
+
+
+def test_a_program_reaches_no_file_of_the_machine_at_compile_or_run_time(tmp_path: Path) -> None:
+    """The judge runs the participant's programs as the scorer, whose account reads the hidden tests:
+    a program that reads them when it runs, or embeds them when it compiles, finds nothing."""
+    secret = Path(tempfile.mkdtemp(prefix="rust-secret-")) / "heldout.json"
+    secret.write_text('{"hidden": "tests"}')
+    os.chmod(secret.parent, 0o755)
+    os.chmod(secret, 0o644)  # readable by anyone, as the checkout's copy is
+    try:
+        if "a root of its own" not in harness.sandbox()[1]:
+            pytest.skip(f"no sandbox here: {harness.sandbox()[1]}")
+        for path in (secret, DATA_DIR / "rust_codecontests" / "reference" / "heldout.json"):
+            ran = harness.judge(
+                READS.format(path=path), [{"input": "", "output": "x"}], time_limit_s=1, workdir=tmp_path
+            )
+            assert ran.verdict == "wrong answer", (path, ran)
+            embedded = harness.judge(EMBEDS.format(path=path), [{"input": "", "output": "x"}], workdir=tmp_path)
+            assert embedded.verdict == "compile error" and "couldn't read" in embedded.compile_error, embedded
+    finally:
+        shutil.rmtree(secret.parent, ignore_errors=True)

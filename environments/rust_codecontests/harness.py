@@ -6,12 +6,18 @@ Each program is written to a fresh temporary folder and compiled with `rustc -O
 --edition 2021` under a compile timeout. Each test runs the binary with stdin and
 stdout redirected to files, in its own process group, under a wall-clock timeout and
 `setrlimit` caps (address space, CPU seconds, file size, processes), then the group is
-killed. When this process is root, the program also runs inside new network and PID
-namespaces (`unshare --net --pid --fork --kill-child`: no network at all, and every
-process it starts dies with it) as the unprivileged user `nobody`. Without root it
-tries an unprivileged user namespace (`unshare -r --net`); where that is not allowed
-either, the program runs with the rlimits only and `sandbox` in every result says so.
-Output is compared after whitespace normalization (tokens separated by any whitespace).
+killed. Where namespaces are available (as root, or through an unprivileged user
+namespace), the program runs in new network, PID and mount namespaces, in a **root of its
+own**: a scratch file system holding read-only copies (bind mounts) of the system's
+`/usr`, `/lib*`, `/bin`, `/sbin` and `/etc/alternatives`, a few devices, its own `/proc`,
+and its folder as `/work`, then with every capability dropped (as root, also as the user
+`nobody`). The compiler runs there too, with its own toolchain shown read-only:
+`include_str!` and friends read files at compile time. So the
+program sees no network, no other process and no file of the machine but the system's
+programs and libraries: not the scorer's private state nor the hidden tests, which the
+scorer's own account can read. Where none of this is allowed, the program runs with the
+rlimits only, and `sandbox` in every result says so. Output is compared after whitespace
+normalization (tokens separated by any whitespace).
 """
 
 from __future__ import annotations
@@ -71,25 +77,77 @@ def _try(argv: list[str]) -> bool:
         return False
 
 
+# Run inside the new namespaces (as their root): a scratch root with the system's programs and
+# libraries read-only, the program's folder as /work, then chroot, drop every capability (and, as
+# the machine's root, become nobody) and run "$@". $1 is the program's folder, $2 nobody's uid or
+# "", $3 a folder to show read-only at its own path too (the compiler's) or "".
+_ROOT_SCRIPT = r"""
+set -e
+work=$1; drop=$2; extra=$3; shift 3
+new=$work/.root
+mkdir -p "$new"
+mount -t tmpfs -o size=4m,mode=755 rebench-sandbox "$new"
+for d in usr lib lib32 lib64 libx32 bin sbin; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$new/$d"
+  elif [ -d "/$d" ]; then mkdir "$new/$d"; mount --rbind "/$d" "$new/$d"; mount -o remount,bind,ro "$new/$d"
+  fi
+done
+mkdir "$new/work" "$new/dev" "$new/proc" "$new/tmp" "$new/etc"
+if [ -d /etc/alternatives ]; then  # where Debian's `cc` points
+  mkdir "$new/etc/alternatives"; mount --rbind /etc/alternatives "$new/etc/alternatives"
+fi
+if [ -f /etc/ld.so.cache ]; then
+  touch "$new/etc/ld.so.cache"; mount --bind /etc/ld.so.cache "$new/etc/ld.so.cache"
+fi
+mount --bind "$work" "$new/work"
+if [ -n "$extra" ]; then
+  mkdir -p "$new$extra"; mount --rbind "$extra" "$new$extra"; mount -o remount,bind,ro "$new$extra"
+fi
+for f in null zero random urandom; do touch "$new/dev/$f"; mount --bind "/dev/$f" "$new/dev/$f"; done
+mount -t proc -o nosuid,nodev,noexec proc "$new/proc"
+if [ -n "$drop" ]; then who="--reuid=$drop --regid=$drop --clear-groups"; else who=""; fi
+cd /
+exec chroot "$new" setpriv $who --bounding-set=-all --inh-caps=-all --no-new-privs -- "$@"
+"""
+
+
 @functools.lru_cache(maxsize=1)
 def sandbox() -> tuple[tuple[str, ...], str, bool]:
-    """(command prefix, description, drop to nobody) for running an untrusted binary here."""
-    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
-    if os.geteuid() == 0 and unshare:
-        prefix = (unshare, "--net", "--pid", "--fork", "--kill-child")
-        if setpriv and _try([*prefix, setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "true"]):
-            return prefix, "network and PID namespaces, user nobody, rlimits", True
-        if _try([*prefix, "true"]):
-            return prefix, "network and PID namespaces, rlimits (as root: setpriv unavailable)", False
+    """(command prefix, description, drop to nobody) for running an untrusted binary here.
+
+    The prefix is followed by the program's folder, nobody's uid or "", a folder to show too
+    or "", and the command (as it is seen from inside: the folder is /work)."""
+    unshare = shutil.which("unshare")
+    namespaces = ("--mount", "--net", "--pid", "--fork", "--kill-child")
+    root = ("/bin/sh", "-c", _ROOT_SCRIPT, "rebench-sandbox")
+    if unshare and os.geteuid() == 0:
+        prefix = (unshare, *namespaces, *root)
+        if _probe(prefix, str(NOBODY)):
+            return prefix, "network, PID and mount namespaces, a root of its own, user nobody, rlimits", True
     if unshare:
-        prefix = (unshare, "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
-        if _try([*prefix, "true"]):
-            return prefix, "user, network and PID namespaces (unprivileged), rlimits", False
+        prefix = (unshare, "--user", "--map-root-user", *namespaces, *root)
+        if _probe(prefix, ""):
+            return prefix, "user, network, PID and mount namespaces (unprivileged), a root of its own, rlimits", False
     return (
         (),
-        "rlimits and a process group only: no network isolation available here (not root, no user namespaces)",
+        "rlimits and a process group only: no namespaces available here (not root, no user namespaces)",
         False,
     )
+
+
+def _probe(prefix: tuple[str, ...], drop: str) -> bool:
+    """Whether the sandbox works here: a program inside sees its folder, and only that."""
+    folder = Path(tempfile.mkdtemp(prefix="rust-sandbox-probe-"))
+    try:
+        os.chmod(folder, 0o755)
+        (folder / "seen").write_text("ok")
+        os.chmod(folder / "seen", 0o644)
+        argv = [*prefix, str(folder), drop, "", "/bin/sh", "-c", f"cat /work/seen && ! ls {folder} >/dev/null 2>&1"]
+        return subprocess.run(argv, capture_output=True, timeout=20).stdout == b"ok"
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _limits(memory_mb: int, cpu_s: float, nproc: int | None) -> None:
@@ -177,8 +235,14 @@ def compile_rust(source: str, workdir: Path | None = None, timeout_s: float = CO
     os.chmod(folder, 0o755)
     (folder / "main.rs").write_text(source)
     binary = folder / "main"
+    # The compiler runs in the sandbox too: `include_str!("/any/path")` reads files at compile time.
     prefix, _, _ = sandbox()
-    argv = [*prefix, rustc, "-O", "--edition", "2021", "-o", str(binary), "main.rs"]
+    compile_argv = [rustc, "-O", "--edition", "2021", "-o", "/work/main", "/work/main.rs"]
+    if prefix:
+        sysroot = str(Path(rustc).resolve().parent.parent)
+        argv = [*prefix, str(folder), "", sysroot, "/usr/bin/env", "TMPDIR=/work", *compile_argv]
+    else:
+        argv = [rustc, "-O", "--edition", "2021", "-o", str(binary), "main.rs"]
     log = folder / "compile.log"
     with _COMPILE_SLOTS:
         rc, timed_out, secs = _run_limited(
@@ -206,12 +270,10 @@ def run_test(
     stdin_path.write_text(input_text)
     os.chmod(stdin_path, 0o644)
     prefix, _, drop = sandbox()
-    if drop:
-        setpriv = shutil.which("setpriv")
-        prefix = (*prefix, setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--")
     # A shell in between: the first process of a PID namespace ignores signals it does not handle
     # (SIGXCPU at the CPU limit included), so the program must not be that process.
-    argv = [*prefix, "/bin/sh", "-c", '"$@"; exit $?', "sh", str(binary)] if prefix else [str(binary)]
+    inside = ["/bin/sh", "-c", '"$@"; exit $?', "sh", f"/work/{binary.name}"]
+    argv = [*prefix, str(folder), str(NOBODY) if drop else "", "", *inside] if prefix else [str(binary)]
     # RLIMIT_NPROC counts every process of the user: only meaningful once we are not root.
     nproc = MAX_PROCESSES if drop or os.geteuid() != 0 else None
     try:
