@@ -62,6 +62,13 @@ def random_batch(
     return inputs, targets, masked
 
 
+def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """`x` with rows of PAD appended up to `rows` (a graph runs at the one batch size it was exported for)."""
+    if len(x) >= rows:
+        return x
+    return torch.cat([x, torch.full((rows - len(x), x.shape[1]), PAD, dtype=x.dtype, device=x.device)])
+
+
 class BadOutput(ValueError):
     """The model's output is not finite logits of shape (batch, seq, VOCAB_SIZE)."""
 
