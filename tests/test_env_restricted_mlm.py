@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from environments.registry import load_environment
+from environments.restricted_mlm import mlm_data
 from environments.restricted_mlm.env import _DATA, _HERE
 from environments.text_corpus import build_corpus
 from session.scoring import run_scorer
@@ -206,6 +207,53 @@ def test_a_model_that_detects_tracing_is_scored_by_what_its_graph_computes(
     result = score_model(prepared, tmp_path, source, weights=True)
     assert result.valid, result.message
     assert result.message["loss"] == pytest.approx(start_loss(), abs=1e-4), result.message
+
+
+# The starting model, plus, at each window's first position, a bigram from the last byte of the
+# batch's previous row: in text order that is the byte just before the window.
+NEIGHBOUR = """
+
+class Neighbour(nn.Module):
+    def __init__(self, inner, bigram):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("bigram", bigram)
+
+    def forward(self, tokens):
+        out = self.inner(tokens)
+        before = self.bigram[torch.cat([tokens[-1:, -1], tokens[:-1, -1]])]
+        return torch.cat([out[:, :1] + before[:, None], out[:, 1:]], dim=1)
+
+
+_start = get_trained_model
+
+
+def get_trained_model():
+    data = torch.frombuffer(bytearray(open(TRAIN, "rb").read()), dtype=torch.uint8).long()
+    counts = torch.ones(VOCAB_SIZE, VOCAB_SIZE)
+    counts.index_put_((data[:-1], data[1:]), torch.ones(len(data) - 1), accumulate=True)
+    bigram = (counts / counts.sum(1, keepdim=True)).log()
+    bigram[PAD:] = 0
+    return Neighbour(_start(), bigram)
+"""
+
+
+def test_a_model_that_reads_the_neighbouring_windows_gains_nothing(prepared: tuple[Path, Path], tmp_path: Path) -> None:
+    """Windows are scored in a shuffled order: the rows of a batch are not neighbouring text."""
+    source = START_SOURCE + f"\nTRAIN = {str(prepared[0] / 'train.bin')!r}\n" + NEIGHBOUR
+    # In text order the trick pays: called here on the windows in order, it beats the start.
+    namespace = {"__file__": str(tmp_path / "model.py")}
+    shutil.copy(_DATA / "start.pt", tmp_path / "model.pt")
+    exec(compile(source, "model.py", "exec"), namespace)
+    model = namespace["get_trained_model"]()
+    p = ENV.scale("cpu").params
+    data = (prepared[1] / "validation.bin").read_bytes()
+    in_order = mlm_data.fixed_masked_set(data, p["seq_len"], p["mask_fraction"], p["seed"])
+    with torch.no_grad():
+        assert mlm_data.evaluate(model, *in_order, p["batch"]) < start_loss() - 0.001
+    result = score_model(prepared, tmp_path, source, weights=True)
+    assert result.valid, result.message
+    assert result.message["loss"] >= start_loss(), result.message
 
 
 # Files written straight into the exchange folder, skipping the export: untrusted data for the judge.

@@ -88,6 +88,40 @@ def test_a_plain_callable_exports_and_its_tensors_become_constants(tmp_path: Pat
     assert torch.equal(run(program, tokens), table[tokens] * 2)
 
 
+class EveryAllowedConstruct(torch.nn.Module):
+    """Each construct the instructions allow, as a participant would write it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(258, 16)
+        self.lin = torch.nn.Linear(16, 16)
+        self.w = torch.nn.Parameter(torch.randn(16, 16) * 0.1)
+        self.out = torch.nn.Linear(16, 258)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        F = torch.nn.functional
+        b, t = tokens.shape
+        x = self.embed(tokens) + F.embedding(tokens, self.embed.weight)
+        x = torch.relu(self.lin(x)) - F.linear(x, self.w) * 0.5 + (-x)
+        x = x @ self.w + torch.matmul(x, self.w) + torch.einsum("btd,de->bte", x, self.w)
+        x = x + torch.bmm(torch.bmm(x, x.transpose(1, 2)), x) * 0.01
+        x = x + torch.mm(x.reshape(b * t, 16), self.w.t()).view(b, t, 16)
+        x = x + x.sum(dim=1, keepdim=True) * 0.1 + x.sum() * 0.001
+        x = x.flatten(1).unflatten(1, (t, 16)).unsqueeze(0).squeeze(0).permute(0, 2, 1).transpose(1, 2)
+        (a, c), (d, e) = x.split(8, dim=-1), x.chunk(2, dim=-1)
+        x = torch.cat([a + d, c + e], dim=-1) + torch.stack([x, x]).sum(0) + x.narrow(1, 0, t)
+        x = x + x[:, :1].expand(b, t, 16).contiguous() + x[:, -1:, :].expand_as(x) + x.size(0) + x.dim()
+        return self.out(F.relu(x))
+
+
+def test_every_allowed_construct_exports_passes_and_computes_what_the_model_does(tmp_path: Path) -> None:
+    model = EveryAllowedConstruct().eval()
+    program = load(tmp_path, *export_graph(model, *SHAPE))
+    tokens = torch.randint(0, 258, SHAPE)
+    with torch.no_grad():
+        assert torch.allclose(run(program, tokens), model(tokens), atol=1e-4)
+
+
 class Tiny(torch.nn.Module):
     def __init__(self, body: Callable[[Any, torch.Tensor], torch.Tensor]) -> None:
         super().__init__()

@@ -12,7 +12,8 @@ enforced in the second, outside the model's process:
    every node through the whitelist's table (`op_whitelist.graph_operations`): one
    operation that is not allowed, or a file that cannot be checked, makes the scoring
    invalid with the reason. Then run the graph itself on the masked held-out windows
-   (the last batch padded with PAD rows), check the logits (shape (batch, seq, 258), all
+   (in a shuffled order, so that a batch holds no neighbouring text; the last batch padded
+   with PAD rows), check the logits (shape (batch, seq, 258), all
    finite) and compute the mean cross-entropy at the masked positions.
    raw = ln(loss - floor); lower is better.
 
@@ -116,6 +117,8 @@ def _part_error(outputs: Path) -> ScoreResult | None:
         return ScoreResult.invalid(f"the export of the model left no readable report: {exc}"[:2000])
     if "error" in report:
         details = report.get("error_details") if isinstance(report.get("error_details"), dict) else {}
+        if len(json.dumps(details, default=str)) > 20_000:  # evidence for the review, not a place to store data
+            details = {"error_details": "left out: larger than 20 kB"}
         return ScoreResult.invalid(str(report["error"])[:3000], **details)
     return None
 
@@ -133,8 +136,8 @@ def judge(private: Path, config: ScaleConfig, outputs: Path) -> ScoreResult:
     except GraphError as exc:
         return ScoreResult.invalid(f"the model's graph is refused: {exc.reason}")
     loaded = time.monotonic()
-    inputs, targets, masked = mlm_data.fixed_masked_set(
-        (private / "validation.bin").read_bytes(), seq_len, fraction, seed
+    inputs, targets, masked = mlm_data.shuffled(
+        seed + 1, *mlm_data.fixed_masked_set((private / "validation.bin").read_bytes(), seq_len, fraction, seed)
     )
 
     def forward(x: torch.Tensor) -> torch.Tensor:

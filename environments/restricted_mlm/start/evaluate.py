@@ -4,11 +4,11 @@
 
 The scorer does exactly this on its hidden validation text (with its own mask seed):
 it exports the model with `torch.export` at the fixed input shape (batch, seq_len),
-checks every operation of the graph against the whitelist and runs the graph itself,
-with the last batch padded with PAD rows. `model_graph/` here is a copy of the scorer's
-export, check and interpreter, and `op_whitelist.py` of its whitelist, so a model this
-script refuses is refused by the scorer with the same reason. The numbers are only a
-guide: the validation text is different documents.
+checks every operation of the graph against the whitelist and runs the graph itself on
+the windows in a shuffled order, the last batch padded with PAD rows. `model_graph/`
+here is a copy of the scorer's export, check and interpreter, and `op_whitelist.py` of
+its whitelist, so a model this script refuses is refused by the scorer with the same
+reason. The numbers are only a guide: the validation text is different documents.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     batch = mlm_data.SCALE.get("batch", 64)  # the scorer's: the graph is exported at this batch size
     data = (HERE / "train.bin").read_bytes()
     data = data[len(data) - int(len(data) * args.holdout) :]
-    inputs, targets, masked = mlm_data.fixed_masked_set(data, seq_len, fraction, args.seed)
+    inputs, targets, masked = mlm_data.shuffled(
+        args.seed + 1, *mlm_data.fixed_masked_set(data, seq_len, fraction, args.seed)
+    )
 
     import model as model_module
 
