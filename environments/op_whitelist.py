@@ -1,13 +1,21 @@
 """A whitelist of torch operations for a forward pass (the restricted-architecture rule).
 
-Both Python-level calls (`TorchFunctionMode`: operators, `torch.*`, `Tensor.*`,
-`nn.functional.*`) and the aten ops they become (`TorchDispatchMode`) are checked
-against an allowed list; anything else stops the pass with its name. A whitelist, not a
-blacklist: a new way to divide or normalise is refused without anyone foreseeing it.
+A whitelist, not a blacklist: a new way to divide or normalise is refused without anyone
+foreseeing it. Two ways to apply it:
+
+- `graph_operations()`: what restricted_mlm's scorer enforces. The model is exported as
+  a graph of aten operations (`model_graph`), and the scorer, in its own process, resolves
+  every node through this fixed table of allowed overloads and runs the graph itself. Code
+  in the model's forward pass cannot switch that check off: it never runs in the judge.
+- `OpWhitelist`: an in-process guard (`TorchFunctionMode` for Python-level calls,
+  `TorchDispatchMode` for the aten ops they become) that names the Python-level call
+  (`softmax`, `mean`) on the spot. A local diagnostic only: it lives in the model's own
+  process, so the model could switch it off.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -34,6 +42,47 @@ ALLOWED_ATEN = frozenset(
         "unbind", "_to_copy", "copy_", "empty", "zeros", "ones", "fill_", "unflatten", "flatten",
     }
 )  # fmt: skip
+
+
+# The graph check resolves only the allowed packets' functional dispatcher overloads, and
+# leaves out these few, which belong in the list for the guard (aten calls them inside
+# allowed operations) but not as nodes of a scored graph:
+GRAPH_EXCLUDED = {
+    # Uninitialised memory is not a value the model computes, and in the scorer's process it
+    # could hold freed data (the held-out targets).
+    "aten.empty.memory_format": "returns uninitialised memory",
+    # Reinterpreting the bits of floats (as integers, or as two halves) reads their exponent:
+    # a logarithm, and comparisons, in disguise. Reshaping keeps the dtype.
+    "aten.view.dtype": "reinterprets the bits of a tensor as another dtype",
+}
+
+
+def graph_operations() -> dict[str, Callable[..., Any]]:
+    """The fixed table a scored graph's nodes are resolved through: "aten.add.Tensor" -> the op.
+
+    Built only from ALLOWED_ATEN (never from a name found in a graph), keeping each packet's
+    overloads that are dispatcher operations returning tensors and are
+    - functional: no in-place or `out=` variant, so a graph cannot write into its weights or
+      keep state from one batch to the next;
+    - not CompositeImplicitAutograd: such an op (`linear`, `matmul`, `reshape`, ...) is a
+      decomposition that would run unchecked inside it; export writes its parts instead.
+    """
+    table: dict[str, Callable[..., Any]] = {}
+    for packet_name in sorted(ALLOWED_ATEN):
+        packet = getattr(torch.ops.aten, packet_name)
+        for overload in packet.overloads():
+            op = getattr(packet, overload)
+            name = f"aten.{packet_name}.{overload}"
+            try:
+                composite = torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd")
+            except RuntimeError:  # a TorchScript-only overload (`add.int`, `add.str`): not a tensor op
+                continue
+            returns = [str(r.type) for r in op._schema.returns]
+            tensors_out = bool(returns) and all(r in ("Tensor", "List[Tensor]") for r in returns)
+            if composite or op._schema.is_mutable or not tensors_out or name in GRAPH_EXCLUDED:
+                continue
+            table[name] = op
+    return table
 
 
 class DisallowedOperation(RuntimeError):

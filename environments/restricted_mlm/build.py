@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from environments.restricted_mlm.env import _DATA, _HERE, RestrictedMlm
+from session.scoring import run_scorer
 
 SCALE = "cpu"
 SEED = 0
@@ -62,7 +63,7 @@ def build(kind: str, steps: int | None) -> dict:
         target = _DATA / f"{kind}.pt"
         torch.save({k: v.half() for k, v in state.items()}, target)
         shutil.copy(target, workspace / "model.pt")
-        result = env.score(workspace, private, SCALE)
+        result = run_scorer(env, SCALE, workspace, private)
         if not result.valid:
             raise SystemExit(f"{kind}: the trained model does not score: {result.message}")
         return {

@@ -2,9 +2,11 @@
 
 The participant's `model.py` exposes `get_trained_model()`; its forward pass may use only
 linear layers, embeddings, matrix products, sums, +, -, *, relu and indexing/reshaping/
-concatenation, which the scorer enforces with an operation whitelist. Raw score =
-ln(masked-token cross-entropy on held-out text - floor), aggregation min. The scorer lives
-in `scorer.py` and is imported only inside the scorer subprocess, so that listing or
+concatenation. The model is exported as a graph of aten operations in the participant's
+process; the scorer checks every node against the whitelist and runs the graph itself,
+so nothing the model's code does can switch the check off. Raw score = ln(masked-token
+cross-entropy on held-out text - floor), aggregation min. The scorer lives in
+`scorer.py` and is imported only inside the scorer subprocess, so that listing or
 preparing this environment never imports torch.
 """
 
@@ -18,7 +20,6 @@ from pathlib import Path
 from environments.base import DATA_DIR, Environment, Judging, Part, Resources, ScaleConfig, ScoreResult
 
 _HERE = Path(__file__).resolve().parent
-MASKED_INPUTS = "masked_inputs.json"  # in private: the held-out windows, masked (no targets)
 _DATA = DATA_DIR / "restricted_mlm"
 
 # The floor of the raw score ln(loss - FLOOR), in nats per masked byte. It must lie below
@@ -94,8 +95,8 @@ class RestrictedMlm(Environment):
         return re.sub(r"\{\{(\w+)\}\}", lambda m: fields[m.group(1)], text)
 
     def prepare(self, workspace: Path, private: Path, scale: str) -> None:
-        """The starting model and its weights, the training text, the local check; the
-        validation text goes into `private` only."""
+        """The starting model and its weights, the training text, the local check (with the
+        scorer's graph export and check); the validation text goes into `private` only."""
         self.lay_out(workspace, private, scale)
         shutil.copy(_DATA / "start.pt", workspace / "model.pt")
 
@@ -110,6 +111,8 @@ class RestrictedMlm(Environment):
         for name in ("model.py", "train.py", "evaluate.py"):
             shutil.copy(_HERE / "start" / name, workspace / name)
         shutil.copy(_HERE.parent / "op_whitelist.py", workspace / "op_whitelist.py")
+        graph_code = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(_HERE / "model_graph", workspace / "model_graph", ignore=graph_code, dirs_exist_ok=True)
         settings = {k: p[k] for k in ("seq_len", "mask_fraction", "floor", "batch")}
         source, count = re.subn(
             r"^SCALE = .*$", "SCALE = " + json.dumps(settings), (_HERE / "mlm_data.py").read_text(), flags=re.M
@@ -117,9 +120,6 @@ class RestrictedMlm(Environment):
         if count != 1:
             raise RuntimeError("mlm_data.py must have exactly one `SCALE = ...` line")
         (workspace / "mlm_data.py").write_text(source)
-        from environments.restricted_mlm.scorer import masked_inputs  # torch: only once a session is made
-
-        (private / MASKED_INPUTS).write_text(json.dumps(masked_inputs(private, self.scale(scale))))
 
     def install_reference(self, workspace: Path, scale: str) -> None:
         """Overlay the reference model.py and its weights (trained at cpu scale) onto the workspace."""
@@ -127,15 +127,16 @@ class RestrictedMlm(Environment):
         shutil.copy(_HERE / "reference" / "model.py", workspace / "model.py")
         shutil.copy(_DATA / "reference.pt", workspace / "model.pt")
 
-    # Scored in two parts: the model runs as the participant on the masked inputs alone, and
-    # the loss against the held-out targets is computed by the scorer.
+    # Scored in two parts: the model is exported as a graph as the participant, given only the
+    # shape; the scorer checks the graph against the whitelist and runs it on the held-out text.
     def participant_inputs(self, private: Path, scale: str) -> dict:
-        return {"inputs": json.loads((private / MASKED_INPUTS).read_text())}
+        p = self.scale(scale).params
+        return {"batch": int(p["batch"]), "seq_len": int(p["seq_len"]), "device": str(p["device"])}
 
     def run_participant_part(self, part: Part) -> None:
         from environments.restricted_mlm import scorer
 
-        scorer.forward_all(part.workspace, part.inputs["inputs"], self.scale(part.scale), part.outputs)
+        scorer.export_part(part.workspace, part.inputs, part.outputs)
 
     def judge(self, judging: Judging) -> ScoreResult:
         from environments.restricted_mlm import scorer

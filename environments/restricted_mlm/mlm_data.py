@@ -3,7 +3,8 @@
 Tokens are bytes of UTF-8 text (0-255) plus PAD (256) and MASK (257): vocabulary 258.
 Text is cut into consecutive, non-overlapping windows of SEQ_LEN tokens; in each window
 a fixed fraction of the positions (15%) is chosen by a seeded generator and replaced by
-MASK. The loss is the mean cross-entropy of the model's logits at the masked positions.
+MASK; the windows are evaluated in a shuffled order, in batches. The loss is the mean
+cross-entropy of the model's logits at the masked positions.
 The scorer uses the same functions (its own copy) on held-out text with its own seed.
 """
 
@@ -46,6 +47,14 @@ def fixed_masked_set(data: bytes, seq_len: int, mask_fraction: float, seed: int)
     return inputs, targets, masked
 
 
+def shuffled(seed: int, *rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The same seeded permutation of the rows of each tensor. Consecutive windows are
+    consecutive text: evaluated in order, a model could read the text around its window in
+    the neighbouring rows of its batch. Shuffled, its neighbours are unrelated windows."""
+    order = torch.randperm(len(rows[0]), generator=torch.Generator().manual_seed(seed))
+    return tuple(r[order] for r in rows)
+
+
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy (nats) over the masked positions; computed in float32."""
     picked = logits[masked].float()
@@ -60,6 +69,13 @@ def random_batch(
     targets = tokens[starts[:, None] + torch.arange(seq_len)]
     inputs, masked = mask_tokens(targets, mask_fraction, generator)
     return inputs, targets, masked
+
+
+def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """`x` with rows of PAD appended up to `rows` (a graph runs at the one batch size it was exported for)."""
+    if len(x) >= rows:
+        return x
+    return torch.cat([x, torch.full((rows - len(x), x.shape[1]), PAD, dtype=x.dtype, device=x.device)])
 
 
 class BadOutput(ValueError):
