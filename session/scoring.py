@@ -113,6 +113,7 @@ def stop_group(confinement: Confinement | None, group: str, leader: subprocess.P
         kill_group(leader)
     if confinement is not None and confinement.populated(group) is not None:
         confinement.kill(group)
+        confinement.thaw(group)  # an interactive judge may have left it frozen: the next part must run
 
 
 def _tree_alive(confinement: Confinement | None, group: str, leader: subprocess.Popen) -> bool:
