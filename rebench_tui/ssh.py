@@ -242,13 +242,14 @@ class Server:
         is started first, as the harness: a confined process could not start it."""
         await asyncio.to_thread(ensure_daemon, self.config.home, session_id)
 
-        def read() -> Confinement:
+        def read() -> tuple[Confinement, Path]:
             with Session.open(self.config.home, session_id, hold=False) as s:
-                return s.confinement
+                return s.confinement, s.workspace
 
-        confinement = await asyncio.to_thread(read)
+        confinement, workspace = await asyncio.to_thread(read)
         env.update(confinement.environment("participant"))
-        return confinement.wrap(argv, "participant")
+        # The front group: not frozen while paused (the participant must be able to resume).
+        return confinement.wrap(argv, "participant", group="front", cwd=workspace)
 
     async def _tui(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
         master, slave = os.openpty()
