@@ -171,7 +171,10 @@ def _readable_files() -> list[Path]:
 
 
 def test_no_readable_file_holds_the_original_embedding_or_a_seed_that_makes_it() -> None:
-    assert ORIGINAL.resolve().parent in {p.resolve() for p in ENV.protected_paths()}
+    protected = {p.resolve() for p in ENV.protected_paths()}
+    assert ORIGINAL.resolve().parent in protected
+    assert (ENV.folder / "reference").resolve() in protected  # the reference repair's code, too
+    assert (ENV.folder / "reference" / "repair.py").is_file() and not (ENV.folder / "repair.py").exists()
     rows = _wte(ORIGINAL)
     needles = [r.numpy().tobytes() for r in rows] + [r.float().numpy().tobytes() for r in rows]
     files_read = _readable_files()
@@ -210,7 +213,7 @@ def test_rebuilding_the_original_from_what_the_participant_reads_fails(home: Pat
         corrupted = torch.load(s.workspace / "large_model.pt", weights_only=True)
         start = s.call("score").structured
         assert start["valid"] and abs(start["normalized"]) <= 0.02, start
-        assert abs(start["raw"] - _permutation(s)["start_raw"]) < 1e-6  # the draw measured what the scorer does
+        assert abs(start["raw"] - _permutation(s)["start_raw"]) < 1e-4  # the draw measured what the scorer does
         old = torch.randperm(LARGE.vocab_size, generator=torch.Generator().manual_seed(1234))  # the old seed
         attempts = {"old permutation seed": torch.argsort(old).tolist()}
         for seed in (0, 1, 2, 1234):  # every seed the source has used
