@@ -149,11 +149,12 @@ def test_each_session_gets_its_own_secret_permutation_of_the_shipped_original(ho
             assert (s.workspace / "fixed_model.pt").read_bytes() == (s.workspace / "large_model.pt").read_bytes()
             # Its damage is typical: the calibration's start holds for every session.
             assert abs(secret["start_raw"] - meta["start_raw"]) <= START_TOLERANCE
-            # Nothing in the workspace holds the permutation.
-            text = json.dumps(perm)[1:-1]
+            # Nothing in the workspace holds the permutation, or the original embedding in its order.
+            text = json.dumps(perm)[1:-1].encode()
+            ordered = original["wte.weight"].numpy().tobytes()
             for path in s.workspace.rglob("*"):
                 if path.is_file():
-                    assert text.encode() not in path.read_bytes(), path
+                    assert text not in path.read_bytes() and ordered not in path.read_bytes(), path
             drawn.append(perm)
     assert drawn[0] != drawn[1]
 
