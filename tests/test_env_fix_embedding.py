@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -9,12 +10,17 @@ import pytest
 import torch
 
 from environments import tiny_gpt
-from environments.fix_embedding.settings import SCALES
-from environments.registry import load_environment
+from environments.base import DATA_DIR
+from environments.fix_embedding import settings
+from environments.fix_embedding.reference.repair import assignment
+from environments.fix_embedding.settings import SCALES, START_TOLERANCE, files
+from environments.registry import environment_ids, load_environment
 from environments.text_corpus import build_corpus
 from session.session import Session
 
 LARGE = tiny_gpt.GPTConfig(**SCALES["cpu"]["large"])
+ENV = load_environment("fix_embedding")
+ORIGINAL = DATA_DIR / "fix_embedding" / files("cpu")["original"]
 
 
 def test_start_scores_about_0_and_reference_about_1_on_cpu_scale(home: Path) -> None:
@@ -114,3 +120,119 @@ def test_workspace_check_script_agrees_with_the_scorer(home: Path, scale: str) -
         torch.save(torch.load(s.workspace / "small_model.pt", weights_only=True), s.workspace / "fixed_model.pt")
         out = subprocess.run([sys.executable, "check.py"], cwd=s.workspace, capture_output=True, text=True, timeout=120)
         assert out.returncode == 1 and "INVALID" in out.stdout
+
+
+# -- the permutation is a per-session secret ------------------------------------------------
+
+
+def _permutation(s: Session) -> dict:
+    return json.loads((s.paths.env_private / "permutation.json").read_text())
+
+
+def _wte(path: Path) -> torch.Tensor:
+    return torch.load(path, map_location="cpu", weights_only=True)["wte.weight"]
+
+
+def test_each_session_gets_its_own_secret_permutation_of_the_shipped_original(home: Path) -> None:
+    original = torch.load(ORIGINAL, weights_only=True)
+    meta = json.loads((DATA_DIR / "fix_embedding" / files("cpu")["meta"]).read_text())
+    drawn = []
+    for _ in range(2):
+        with Session.create(home, "fix_embedding", scale="cpu", kind="agent", hold=False) as s:
+            secret = _permutation(s)
+            perm = secret["permutation"]
+            assert sorted(perm) == list(range(LARGE.vocab_size))
+            assert sum(i == p for i, p in enumerate(perm)) < 10  # a random permutation has ~1 fixed point
+            corrupted = torch.load(s.workspace / "large_model.pt", weights_only=True)
+            assert torch.equal(corrupted["wte.weight"], original["wte.weight"][torch.tensor(perm)])
+            assert all(torch.equal(corrupted[k], original[k]) for k in original if k != "wte.weight")
+            assert (s.workspace / "fixed_model.pt").read_bytes() == (s.workspace / "large_model.pt").read_bytes()
+            # Its damage is typical: the calibration's start holds for every session.
+            assert abs(secret["start_raw"] - meta["start_raw"]) <= START_TOLERANCE
+            # Nothing in the workspace holds the permutation, or the original embedding in its order.
+            text = json.dumps(perm)[1:-1].encode()
+            ordered = original["wte.weight"].numpy().tobytes()
+            for path in s.workspace.rglob("*"):
+                if path.is_file():
+                    assert text not in path.read_bytes() and ordered not in path.read_bytes(), path
+            drawn.append(perm)
+    assert drawn[0] != drawn[1]
+
+
+def _readable_files() -> list[Path]:
+    """Every file of the source checkout's data/ and environments/ a participant can read: all
+    but the protected paths of every environment."""
+    protected = {p.resolve() for env_id in environment_ids() for p in load_environment(env_id).protected_paths()}
+    out = []
+    for root in (DATA_DIR, DATA_DIR.parent / "environments"):
+        for path in root.rglob("*"):
+            if path.is_file() and not any(q == path or q in path.parents for q in protected):
+                out.append(path)
+    return out
+
+
+def test_no_readable_file_holds_the_original_embedding_or_a_seed_that_makes_it() -> None:
+    protected = {p.resolve() for p in ENV.protected_paths()}
+    assert ORIGINAL.resolve().parent in protected
+    assert (ENV.folder / "reference").resolve() in protected  # the reference repair's code, too
+    assert (ENV.folder / "reference" / "repair.py").is_file() and not (ENV.folder / "repair.py").exists()
+    rows = _wte(ORIGINAL)
+    needles = [r.numpy().tobytes() for r in rows] + [r.float().numpy().tobytes() for r in rows]
+    files_read = _readable_files()
+    assert any(p.name == "small_cpu.pt" for p in files_read) and any(p.name == "meta_cpu.json" for p in files_read)
+    for path in files_read:
+        data = path.read_bytes()
+        assert not any(n in data for n in needles), f"{path} holds a row of the original embedding"
+    assert not list((DATA_DIR / "fix_embedding").glob("large_corrupted_*"))
+    meta = json.loads((DATA_DIR / "fix_embedding" / files("cpu")["meta"]).read_text())
+    assert not {"reference_rows", "source_rows", "large_seed"} & set(meta)
+    # No seed of the corruption or of the large model's training is in the settings.
+    assert not hasattr(settings, "PERMUTATION_SEED")
+    assert all("seed" not in p["large_train"] for p in SCALES.values())
+
+
+def _match_to_init(corrupted_wte: torch.Tensor, seed: int) -> list[int]:
+    """The init-correlation attack: match the corrupted rows to a seeded initialisation's rows
+    (with a public training seed, 213 of 258 rows of the first build came back this way).
+    Returns rows: fixed wte[b] = corrupted wte[rows[b]]."""
+    torch.manual_seed(seed)
+    init = tiny_gpt.GPT(LARGE).state_dict()["wte.weight"]
+    a = torch.nn.functional.normalize(corrupted_wte.float(), dim=1)
+    b = torch.nn.functional.normalize(init, dim=1)
+    col = assignment(-(a @ b.T).numpy())  # corrupted row i looks like the init row of byte col[i]
+    rows = [0] * LARGE.vocab_size
+    for i, byte in enumerate(col):
+        rows[int(byte)] = i
+    return rows
+
+
+def test_rebuilding_the_original_from_what_the_participant_reads_fails(home: Path) -> None:
+    """The attacks that worked on the fixed corruption: invert the public permutation seed; match
+    the rows to the initialisation of a public training seed. Both now score like the start."""
+    with Session.create(home, "fix_embedding", scale="cpu", kind="agent") as s:
+        truth = _permutation(s)["permutation"]
+        corrupted = torch.load(s.workspace / "large_model.pt", weights_only=True)
+        start = s.call("score").structured
+        assert start["valid"] and abs(start["normalized"]) <= 0.02, start
+        assert abs(start["raw"] - _permutation(s)["start_raw"]) < 1e-4  # the draw measured what the scorer does
+        old = torch.randperm(LARGE.vocab_size, generator=torch.Generator().manual_seed(1234))  # the old seed
+        attempts = {"old permutation seed": torch.argsort(old).tolist()}
+        for seed in (0, 1, 2, 1234):  # every seed the source has used
+            attempts[f"init of seed {seed}"] = _match_to_init(corrupted["wte.weight"], seed)
+        inverse = torch.argsort(torch.tensor(truth)).tolist()  # the exact repair
+        for name, rows in attempts.items():
+            right = sum(int(r == i) for r, i in zip(rows, inverse, strict=True))
+            assert right <= 15, (name, right)  # chance is 1 of 258
+        for name in ("old permutation seed", "init of seed 1"):
+            fixed = {**corrupted, "wte.weight": corrupted["wte.weight"][torch.tensor(attempts[name])].clone()}
+            torch.save(fixed, s.workspace / "fixed_model.pt")
+            result = s.call("score").structured
+            assert result["valid"] and result["normalized"] <= 0.05 and result["message"]["loss"] > 5, (name, result)
+
+
+def test_the_reference_is_the_repairs_rows_in_the_originals_terms() -> None:
+    reference = json.loads((DATA_DIR / "fix_embedding" / files("cpu")["reference"]).read_text())
+    source = reference["source_rows"]
+    assert sorted(source) == list(range(LARGE.vocab_size))
+    assert reference["rows_correct"] == sum(int(b == r) for b, r in enumerate(source))
+    assert 60 <= reference["rows_correct"] < LARGE.vocab_size  # the frequent bytes, not all of them

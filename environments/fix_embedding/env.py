@@ -1,13 +1,18 @@
 """`fix_embedding`: repair a language model whose embedding rows were shuffled (after RE-Bench).
 
 The participant gets a 4-layer byte-level GPT whose token-embedding rows (tied to the
-output head) were permuted with a fixed seed, a smaller correct model, the training text
-and the model code; they save a repaired model of exactly the same architecture as
-`fixed_model.pt`. raw = ln(held-out loss - FLOOR), lower is better (aggregation min).
+output head) were permuted, a smaller correct model, the training text and the model
+code; they save a repaired model of exactly the same architecture as `fixed_model.pt`.
+raw = ln(held-out loss - FLOOR), lower is better (aggregation min).
 
-The models are built by `python -m environments.fix_embedding.build` and shipped in
-data/fix_embedding/ (float16). `prepare` also copies the corrupted model as the initial
-`fixed_model.pt`, so the starting solution is the corrupted model as submitted. The
+The permutation is a per-session secret: `prepare` draws it from os.urandom
+(environments.fix_embedding.corruption), writes the corrupted model into the workspace
+(`large_model.pt`, and `fixed_model.pt`, so the starting solution is the corrupted model
+as submitted) and keeps the permutation only in the session's private state. The
+original model ships under data/fix_embedding/reference/ (a protected path, like the
+reference repair's rows); nothing the participant can read (code, settings, meta file,
+workspace) determines the permutation or the original: its training seed is secret too.
+The models are built by `python -m environments.fix_embedding.build` (float16). The
 scorer loads weights only (`torch.load(weights_only=True)`) with the repository's own
 model code; no participant code runs.
 """
@@ -20,12 +25,13 @@ import shutil
 from pathlib import Path
 
 from environments.base import DATA_DIR, Environment, Judging, Resources, ScaleConfig, ScoreResult
-from environments.fix_embedding.settings import FLOOR, SCALES, files
+from environments.fix_embedding.settings import FLOOR, SCALES, START_MAX_EVALUATIONS, START_TOLERANCE, files
 
 _HERE = Path(__file__).resolve().parent
 _DATA = DATA_DIR / "fix_embedding"
 _TINY_GPT = _HERE.parent / "tiny_gpt.py"
 SUBMISSION = "fixed_model.pt"
+PERMUTATION = "permutation.json"  # in the session's private state
 
 
 def _meta(scale: str) -> dict | None:
@@ -50,13 +56,12 @@ class FixEmbedding(Environment):
     def resources_for(self, scale: str) -> Resources:
         return self.gpu_resources if self.scale(scale).params["device"] == "cuda" else self.resources
 
-    def protected_paths(self) -> list[Path]:
-        """The meta files record the reference repair's rows: root-only when isolated."""
-        return [*super().protected_paths(), *sorted(_DATA.glob("meta_*.json"))]
-
     def _require_built(self, scale: str) -> dict:
+        """The meta file; the original model and the reference repair (under reference/) must exist too."""
         meta = _meta(scale)
-        if meta is None or "reference_rows" not in meta:
+        names = files(scale)
+        built = meta is not None and "start_raw" in meta
+        if not built or not all((_DATA / names[k]).exists() for k in ("original", "reference")):
             raise FileNotFoundError(
                 f"fix_embedding's {scale} models are not built: run `python -m environments.fix_embedding.build"
                 f" --scale {scale}`"
@@ -86,14 +91,42 @@ class FixEmbedding(Environment):
         return re.sub(r"\{\{(\w+)\}\}", lambda m: fields[m.group(1)], text)
 
     def prepare(self, workspace: Path, private: Path, scale: str) -> None:
-        """Models, model code, training text and a checker into the workspace; validation text into private."""
+        """The session's corrupted model (a fresh secret permutation), the small model, model code,
+        training text and a checker into the workspace; the permutation and validation text into private."""
+        import torch
+
+        from environments import tiny_gpt
+        from environments.fix_embedding.corruption import StartModel, draw_corruption
         from environments.text_corpus import build_corpus
 
-        self._require_built(scale)
+        meta = self._require_built(scale)
         names = files(scale)
         p = SCALES[scale]
-        shutil.copy(_DATA / names["large"], workspace / "large_model.pt")
-        shutil.copy(_DATA / names["large"], workspace / SUBMISSION)  # the starting solution: the corrupted model
+        corpus = build_corpus()
+        original = torch.load(_DATA / names["original"], map_location="cpu", weights_only=True)
+        start_model = StartModel.from_json(json.loads((_DATA / names["reference"]).read_text())["start_model"])
+        corruption = draw_corruption(
+            original,
+            tiny_gpt.GPTConfig(**p["large"]),
+            corpus.validation,
+            FLOOR,
+            target=meta["start_raw"],
+            tolerance=START_TOLERANCE,
+            start_model=start_model,
+            max_evaluations=START_MAX_EVALUATIONS,
+        )
+        (private / PERMUTATION).write_text(
+            json.dumps(
+                {
+                    "permutation": corruption.permutation,
+                    "start_raw": corruption.raw,
+                    "draws": corruption.draws,
+                    "evaluated": corruption.evaluated,
+                }
+            )
+        )
+        torch.save(corruption.state, workspace / "large_model.pt")
+        shutil.copy(workspace / "large_model.pt", workspace / SUBMISSION)  # the starting solution
         shutil.copy(_DATA / names["small"], workspace / "small_model.pt")
         shutil.copy(_TINY_GPT, workspace / "model.py")
         (workspace / "config.json").write_text(json.dumps({"large": p["large"], "small": p["small"]}, indent=1) + "\n")
@@ -102,20 +135,22 @@ class FixEmbedding(Environment):
         if count != 1:
             raise RuntimeError("start/check.py must have exactly one `LARGE = ...` line")
         (workspace / "check.py").write_text(check)
-        corpus = build_corpus()
         (workspace / "train.bin").write_bytes(corpus.train)
         (private / "validation.bin").write_bytes(corpus.validation)
 
     def install_reference(self, workspace: Path, scale: str) -> None:
-        """The reference repair's recovered rows (found by environments.fix_embedding.repair at
-        build time, recorded in the meta file), applied to the corrupted model."""
+        """The reference repair's result: the original's rows it recovered, and what it put at the
+        other bytes (found by environments.fix_embedding.reference.repair at build time on a random corruption,
+        recorded as original rows), so it needs no session's permutation."""
         import torch
 
-        from environments.fix_embedding.repair import apply_rows
-
-        meta = self._require_built(scale)
-        state = torch.load(_DATA / files(scale)["large"], map_location="cpu", weights_only=True)
-        torch.save(apply_rows(state, meta["reference_rows"]), workspace / SUBMISSION)
+        self._require_built(scale)
+        names = files(scale)
+        source = json.loads((_DATA / names["reference"]).read_text())["source_rows"]
+        original = torch.load(_DATA / names["original"], map_location="cpu", weights_only=True)
+        fixed = dict(original)
+        fixed["wte.weight"] = original["wte.weight"][torch.tensor(source)].clone()
+        torch.save(fixed, workspace / SUBMISSION)
 
     def submission_files(self, scale: str) -> tuple[str, ...]:
         return (SUBMISSION,)
@@ -132,7 +167,7 @@ class FixEmbedding(Environment):
         started = time.perf_counter()
         if scale == "gpu" and not torch.cuda.is_available():
             return ScoreResult.invalid("scale 'gpu' needs a CUDA GPU, and none is visible")
-        if not (_DATA / files(scale)["large"]).exists():
+        if _meta(scale) is None:
             return ScoreResult.invalid(
                 f"this scale's models are not built (run `python -m environments.fix_embedding.build --scale {scale}`)"
             )

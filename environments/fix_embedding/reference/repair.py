@@ -12,7 +12,7 @@ near its unigram distribution when its inputs are scrambled); each later round r
 better inputs, until the guess stops changing; two last rounds use the whole training
 text, so that rare bytes are placed too. Bytes that never occur get leftover rows.
 
-    python -m environments.fix_embedding.repair CORRUPTED.pt TRAIN.bin OUT.pt [--scale cpu]
+    python -m environments.fix_embedding.reference.repair CORRUPTED.pt TRAIN.bin OUT.pt [--scale cpu]
 """
 
 from __future__ import annotations

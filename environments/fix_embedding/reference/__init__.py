@@ -1,0 +1,1 @@
+"""The reference repair (a protected path: root-only, invisible to participants)."""
