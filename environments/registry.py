@@ -45,12 +45,29 @@ def load_environment(env_id: str) -> Environment:
 _REPOSITORY_SECRETS = (".git", "tests", "bench", ".ci")
 
 
+def _git_dirs(root: Path) -> list[Path]:
+    """The repository's git folders: `.git`, or for a worktree (`.git` is a file) the folders it names,
+    since `git show HEAD:<any protected path>` reads every file of the commit from there."""
+    dot_git = root / ".git"
+    if not dot_git.is_file():
+        return []
+    text = dot_git.read_text(errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        return []
+    gitdir = (root / text.removeprefix("gitdir:").strip()).resolve()
+    common = gitdir / "commondir"
+    found = [gitdir]
+    if common.is_file():
+        found.append((gitdir / common.read_text().strip()).resolve())
+    return found
+
+
 def every_protected_path() -> list[Path]:
     """What no participant of any session may read: every environment's protected paths (a
     participant of one environment must not read another's answers) and the repository's
     history, tests and benchmarks."""
     root = DATA_DIR.parent
-    paths = [root / name for name in _REPOSITORY_SECRETS]
+    paths = [root / name for name in _REPOSITORY_SECRETS] + _git_dirs(root)
     for env_id in environment_ids():
         paths.extend(load_environment(env_id).protected_paths())
     return sorted(set(paths))

@@ -218,6 +218,9 @@ def test_no_participant_reads_any_environments_secrets_or_the_repositorys_histor
         for rel in NEEDED:
             read = run(s, f"head -c 10 {REPO / rel} | wc -c")
             assert read["text"].split()[0] == "10", (rel, read["text"])
+        if (REPO / ".git").exists():  # the history, and every file of the commit, through git itself
+            shown = run(s, f"git -c safe.directory='*' -C {REPO} show HEAD:data/corpus/validation.json.xz | wc -c")
+            assert shown["text"].split()[-1] == "0", shown["text"]
         procs = run(s, "ps -eo user= | sort -u")
         assert procs["text"].split() == [s.confinement.participant_user], procs["text"]
 

@@ -74,8 +74,8 @@ class RestrictedMlm(Environment):
         return self.gpu_resources if self.scale(scale).params["device"] == "cuda" else self.resources
 
     def protected_paths(self) -> list[Path]:
-        """The reference model's weights: root-only when the session is isolated."""
-        return [*super().protected_paths(), _DATA / "reference.pt"]
+        """The reference model's weights and its build record (its size, steps): hidden from participants."""
+        return [*super().protected_paths(), _DATA / "reference.pt", _DATA / "build_info.json"]
 
     def instructions(self, scale: str) -> str:
         config = self.scale(scale)

@@ -1,4 +1,8 @@
-"""Build `rl_qa`'s shipped models: `python -m environments.rl_qa.build` (one thread, ~15 min on 2 cores).
+"""Build `rl_qa`'s shipped models: `python -m environments.rl_qa.reference.build` (one thread, ~15 min on 2 cores).
+
+This lives under the environment's protected `reference/` folder: step 3 is the reference
+solution's exact recipe (rounds, samples, steps, seeds), which a participant could otherwise
+rerun to get the reference model.
 
 1. Pretrain the policy (policy.CONFIG) on the shared corpus's training text.
 2. Warm up on the Q/A format: supervised on the warm-up prompts (never the participant's
