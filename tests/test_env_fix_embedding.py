@@ -227,7 +227,8 @@ def test_rebuilding_the_original_from_what_the_participant_reads_fails(home: Pat
             fixed = {**corrupted, "wte.weight": corrupted["wte.weight"][torch.tensor(attempts[name])].clone()}
             torch.save(fixed, s.workspace / "fixed_model.pt")
             result = s.call("score").structured
-            assert result["valid"] and result["normalized"] <= 0.05 and result["message"]["loss"] > 5, (name, result)
+            # Another random permutation: its loss varies (normalized sd ~0.06), far from the original's.
+            assert result["valid"] and result["normalized"] <= 0.25 and result["message"]["loss"] > 5, (name, result)
 
 
 def test_the_reference_is_the_repairs_rows_in_the_originals_terms() -> None:
