@@ -295,19 +295,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from recorder.export import export_jsonl
     from recorder.store import Recorder
+    from session import visibility
     from session.layout import session_paths
 
     paths = session_paths(resolve_home(args.home), args.session)
     if not paths.database.exists():
         raise CliError(f"no session {args.session!r}")
-    recorder = Recorder(paths.database)
+    recorder = Recorder(paths.database, readonly=True)
     try:
+        env = load_environment(recorder.session()["env_id"])
+        view = lambda table, row: visibility.row(args.role, env, table, row)  # noqa: E731
         if args.output:
             with open(args.output, "w") as f:
-                count = export_jsonl(recorder, f)
+                count = export_jsonl(recorder, f, view)
             print(f"{count} rows written to {args.output}", file=sys.stderr)
         else:
-            export_jsonl(recorder, sys.stdout)
+            export_jsonl(recorder, sys.stdout, view)
     finally:
         recorder.close()
     return 0
@@ -519,6 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session")
     p.add_argument("--format", choices=["jsonl"], default="jsonl")
     p.add_argument("--output", "-o", metavar="PATH")
+    p.add_argument(
+        "--role",
+        choices=["operator", "observer", "participant"],
+        default="operator",
+        help="write what this role may see (operator: everything; the others: no hidden score, no scorer details)",
+    )
 
     p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
     p.add_argument("session")

@@ -23,13 +23,14 @@ MAX_TIMEOUT_S = 4 * 3600
 def run(session, args) -> ToolResult:
     timeout_s = float(args.get("timeout_s", 600))
     before = session.confinement.counters()
-    finished = run_participant(
-        ["bash", "-c", args["command"]],
-        session.workspace,
-        timeout_s=timeout_s,
-        env={"REBENCH_SESSION": session.id},
-        confinement=session.confinement,
-    )
+    with session.process_groups.watching("run"):
+        finished = run_participant(
+            ["bash", "-c", args["command"]],
+            session.workspace,
+            timeout_s=timeout_s,
+            env={"REBENCH_SESSION": session.id},
+            confinement=session.confinement,
+        )
     enforced = session.confinement.events_since(before)
     session.record_confinement_events()
     data = {
