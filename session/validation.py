@@ -64,6 +64,20 @@ def first_problem(value: Any, max_depth: int) -> str | None:
     return None
 
 
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit` levels (iteratively: any depth is safe)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list | tuple):
+            if depth >= limit:
+                return True
+            stack.extend((sub, depth + 1) for sub in item)
+    return False
+
+
 def recordable(value: Any, max_depth: int = MAX_ARGUMENT_DEPTH) -> Any:
     """A JSON-safe copy of what a caller sent, for the record of a refused call."""
     if isinstance(value, dict | list | tuple) and max_depth <= 0:
