@@ -13,6 +13,7 @@ import pytest
 
 from rebench_tui.ssh import Server, ServerConfig
 from session.catalog import session_rows
+from session.client import DaemonClient, ensure_daemon
 from session.session import Session
 
 
@@ -77,8 +78,9 @@ async def test_reconnect_attaches_to_the_same_session_with_the_clock_going_on(se
         process = await open_tui(conn)
         await read_until(process.stdout, b"Harness self-test")
     (row,) = session_rows(config.home)
-    with Session.open(config.home, row["id"], hold=False) as s:
-        s.call("resume", {"reason": "start"}, client="test")
+    with DaemonClient(ensure_daemon(config.home, row["id"])) as client:  # the daemon is the session's only writer
+        client.initialize("test")
+        client.call_tool("resume", {"reason": "start"})
     await asyncio.sleep(1.5)
     async with connect(port, key) as conn:
         process = await open_tui(conn)
