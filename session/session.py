@@ -37,7 +37,7 @@ from environments.calibration import CalibrationLookup, find_calibration
 from environments.hardware import hardware
 from environments.registry import load_environment
 from recorder.snapshots import SnapshotError, SnapshotRepo
-from recorder.store import Recorder, Tx, cast_row, snapshot_row
+from recorder.store import ReadOnlyRecording, Recorder, Tx, cast_row, snapshot_row
 from session import orphans, visibility
 from session.aggregate import aggregate
 from session.clock import ClockState, TimeSource, clock_state
@@ -658,7 +658,7 @@ class Session:
             tool, args = self._validate(name, args)
         except ToolError as exc:
             result = ToolResult(str(exc), {"error": str(exc)}, is_error=True, error_kind=exc.kind)
-            with contextlib.suppress(OSError, sqlite3.Error):
+            with contextlib.suppress(OSError, sqlite3.Error, ReadOnlyRecording):
                 self.record(
                     "tool",
                     str(name)[:200],
@@ -671,7 +671,7 @@ class Session:
             return result
         try:
             event_id = self._begin("tool", name, wall=started_wall, client=client, args=args)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, ReadOnlyRecording) as exc:
             # Not recorded, so not done: nothing ran.
             return ToolResult(
                 _failure_text(exc, name) + "\nnothing was done", {"error": str(exc)}, is_error=True, error_kind="failed"
