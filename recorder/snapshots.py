@@ -139,6 +139,8 @@ class SnapshotRepo:
         stdin: bytes | None = None,
     ) -> str:
         """One git command; raises SnapshotError if it fails, _OverBudget if it ran past `timeout`."""
+        if timeout is not None and timeout <= 0:
+            raise _OverBudget(f"git {args[0]}")
         try:
             done = subprocess.run(
                 ["git", *args],
@@ -147,7 +149,7 @@ class SnapshotRepo:
                 input=stdin,
                 stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
-                timeout=self.timeout_s if timeout is None else max(timeout, 0.05),
+                timeout=self.timeout_s if timeout is None else timeout,
                 check=False,
             )
         except subprocess.TimeoutExpired:

@@ -7,12 +7,14 @@ import os
 import random
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_solution
+from conftest import stop_daemons, write_solution
 from test_snapshots import tree_digest
 
 from recorder.snapshots import SnapshotBudget, SnapshotRepo
@@ -27,7 +29,25 @@ def many_files(root: Path, count: int, per_dir: int = 1000) -> None:
         (folder / f"f{i}.txt").write_bytes(b"%d\n" % i)
 
 
-def test_100000_files_give_a_partial_snapshot_then_the_next_snapshot_and_score_work(selftest: Session) -> None:
+@pytest.fixture
+def fast_selftest(tmp_path: Path) -> Iterator[Session]:
+    """A session whose home is in memory (tmpfs) when the host has one: making and deleting
+    100,000 files on a busy disk took minutes here; the snapshot code sees a real file system either way."""
+    shm = Path("/dev/shm")
+    root = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() and os.access(shm, os.W_OK) else tmp_path / "mem"
+    home = root / "home"
+    home.mkdir(parents=True)
+    session = Session.create(home, "selftest", budget_s=3600, kind="agent", participant="tester")
+    try:
+        yield session
+    finally:
+        session.close()
+        stop_daemons(home)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_100000_files_give_a_partial_snapshot_then_the_next_snapshot_and_score_work(fast_selftest: Session) -> None:
+    selftest = fast_selftest
     write_solution(selftest, "def answer():\n    return 0.6\n")
     many_files(selftest.workspace, 100_000)
     selftest.snapshots.budget = SnapshotBudget(seconds=1.0)
@@ -106,7 +126,7 @@ def test_a_stale_index_lock_and_the_orphaned_git_holding_it_are_cleared(tmp_path
     (ws / "c.txt").write_text("c")
     info = repo.take("with an orphan")
     assert info.status == "complete" and info.cleared_locks == ["index.lock"]
-    assert holder.wait(timeout=10) == -9
+    assert holder.poll() is not None  # ended (it would have slept a minute), reaped by the snapshot
     assert not lock.exists()
 
 
@@ -149,7 +169,7 @@ def test_snapshots_of_a_workspace_changing_underneath_never_fail(tmp_path: Path)
         for w in workers:
             w.join()
     assert all(t.status in ("complete", "partial") and t.commit for t in taken)
-    assert not list(repo.git_dir.glob("*.lock"))
+    assert [p.name for p in repo.git_dir.glob("*.lock")] == ["rebench.lock"]  # our own flock file only
     final = repo.take("still")
     out = tmp_path / "out"
     repo.restore(final.commit, out)
