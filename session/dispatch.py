@@ -175,7 +175,7 @@ class Dispatcher:
 
     async def clock(self, message: p.Message, conn: Connection) -> dict[str, Any]:
         """The clock alone, unrecorded: front ends poll it to keep their display in sync."""
-        state = await asyncio.to_thread(self.session.clock)
+        state = await asyncio.to_thread(self.session.reported_clock)
         return state.to_json()
 
     async def record_event(self, message: p.Message, conn: Connection) -> dict[str, Any]:

@@ -109,6 +109,7 @@ class Session:
         self._stop = threading.Event()
         self._lock_file = None
         self._ticker: threading.Thread | None = None
+        self._heart: threading.Thread | None = None
         # Called (from any thread) with each recorded event, e.g. to push it to live observers.
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._sampler: ResourceSampler | None = None
@@ -120,6 +121,8 @@ class Session:
             self._reap_orphans()
             self._ticker = threading.Thread(target=self._tick_loop, name="session-clock", daemon=True)
             self._ticker.start()
+            self._heart = threading.Thread(target=self._beat_loop, name="session-heartbeat", daemon=True)
+            self._heart.start()
             self.check_end()
 
     # -- creating and opening ------------------------------------------------------------
@@ -217,6 +220,8 @@ class Session:
         self._stop.set()
         if self._ticker:
             self._ticker.join()
+        if self._heart:
+            self._heart.join()
         if self._sampler:
             self._sampler.close()
         if self.holding:
@@ -270,9 +275,10 @@ class Session:
         beat = self.recorder.heartbeat()
         now = self.time.now()
         if beat and beat["holder"] is not None:
-            state = clock_state(self.recorder.session(), self.recorder.pauses(), beat["wall"])
-            if state.running and now > beat["wall"]:
-                pause = {"start_wall": beat["wall"], "end_wall": now, "reason": "outage"}
+            alive = self._last_alive(beat["wall"], now)
+            state = clock_state(self.recorder.session(), self.recorder.pauses(), alive)
+            if state.running and now > alive:
+                pause = {"start_wall": alive, "end_wall": now, "reason": "outage"}
 
                 def outage(tx: Tx, event_id: int) -> None:
                     tx.insert(
@@ -283,7 +289,7 @@ class Session:
                     "lifecycle",
                     "outage",
                     wall=now,
-                    result={"from": beat["wall"], "to": now, "seconds": round(now - beat["wall"], 3)},
+                    result={"from": alive, "to": now, "seconds": round(now - alive, 3)},
                     effect=outage,
                 )
         interrupted = self.recorder.interrupt_started_events(
@@ -302,11 +308,37 @@ class Session:
                 effect=lambda tx, eid: tx.close_pause(pause["id"], now, "holder restarted", eid),
             )
 
+    def _last_alive(self, heartbeat: float, now: float) -> float:
+        """When the last holder was last known alive: its heartbeat, or the end of the last call
+        it answered, if later. A working time it told a client is never taken back by the outage."""
+        (row,) = self.recorder.query(
+            "select max(wall + coalesce(duration_ms, 0) / 1000.0) as done from events where kind = 'tool'"
+        )
+        answered = row["done"] if row["done"] is not None else heartbeat
+        return min(max(heartbeat, answered), now)
+
+    def reported_clock(self) -> ClockState:
+        """The clock as told to a client outside a tool call: the heartbeat first says the holder
+        was alive at that moment, so an outage after it never takes back time already shown."""
+        now = self.time.now()
+        if self.holding:
+            self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
+        return clock_state(self.recorder.session(), self.recorder.pauses(), now)
+
     def _reap_orphans(self) -> None:
         """End what a previous holder left running (scorers, `run` commands) and its verdict files."""
         report = orphans.reap(self.paths.private)
         if report:
             self._record_lifecycle("orphans", report)
+
+    def _beat_loop(self) -> None:
+        """The heartbeat alone, so that nothing slow (a snapshot, a resource sample, the end's
+        final snapshot) can delay it: a SIGKILL loses at most one interval of working time."""
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), self.time.now())
+            except Exception:
+                log.exception("heartbeat failed")
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):

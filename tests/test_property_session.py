@@ -29,13 +29,17 @@ from session.client import DaemonClient, daemon_info, ensure_daemon
 from session.session import HEARTBEAT_S, Session
 from session.sockets import reachable
 
-OPS = ("note", "run", "score", "usage", "snapshot", "pause", "resume", "status", "kill", "kill_mid_run", "restart")
+CALLS = ("note", "run", "score", "usage", "snapshot", "pause", "resume", "status", "status")
+STOPS = ("kill", "kill_mid_run", "restart")  # SIGKILL while idle, SIGKILL during a `run`, SIGTERM
 _tokens = itertools.count()
 
 
-def sequences() -> st.SearchStrategy[list[str]]:
-    ops = st.lists(st.sampled_from(OPS), min_size=3, max_size=9)
-    return ops.filter(lambda s: sum(op.startswith("kill") for op in s) <= 2)
+@st.composite
+def sequences(draw: st.DrawFn) -> list[str]:
+    """Tool calls with one or two daemon stops mixed in (so at most two SIGKILLs)."""
+    calls = draw(st.lists(st.sampled_from(CALLS), min_size=3, max_size=7))
+    stops = draw(st.lists(st.sampled_from(STOPS), min_size=1, max_size=2))
+    return draw(st.permutations(calls + stops))
 
 
 class Truth:
@@ -70,7 +74,7 @@ class Run:
         self.truth = Truth()
         self.started = False
         self.running = False  # as the test believes: after the first call, unless paused
-        self.acknowledged: list[tuple[str, dict, dict]] = []
+        self.acknowledged: list[tuple[str, dict, dict, bool]] = []
         self.kills = 0
         self.last_working = 0.0
         self.client = self._connect()
@@ -88,7 +92,7 @@ class Run:
         sent = time.time()
         reply = self.client.call_tool(name, args)
         answered = time.time()
-        self.acknowledged.append((name, args, reply["structuredContent"]))
+        self.acknowledged.append((name, args, reply["structuredContent"], reply["isError"]))
         first = not self.started
         self.started = True
         if first or (name == "resume" and not reply["isError"]):
@@ -184,18 +188,18 @@ class Run:
             assert {e["status"] for e in events} <= {"done", "interrupted"}
             # No acknowledged call lost: in order, each one recorded done with what it answered.
             done = iter(e for e in events if e["status"] == "done")
-            for name, args, structured in self.acknowledged:
+            for name, args, structured, _ in self.acknowledged:
                 event = next(e for e in done if e["name"] == name and e["args"] == args)
                 recorded = event["result"]["structured"]
                 assert all(recorded.get(k) == v for k, v in structured.items() if k != "clock"), (name, structured)
             notes = {n["text"] for n in rec.notes()}
-            assert {a["text"] for n, a, _ in self.acknowledged if n == "note"} <= notes
+            assert {a["text"] for n, a, _, error in self.acknowledged if n == "note" and not error} <= notes
             # Every line a command appended has the `run` call that wrote it on record.
             log = self.workspace / "effects.log"
             lines = log.read_text().split() if log.exists() else []
             commands = " ".join(e["args"]["command"] for e in events if e["name"] == "run")
             assert all(f"echo {token} " in commands for token in lines)
-            ran = [a["command"].split()[1] for n, a, r in self.acknowledged if n == "run"]
+            ran = [a["command"].split()[1] for n, a, _, error in self.acknowledged if n == "run" and not error]
             assert set(ran) <= set(lines)
 
 

@@ -45,7 +45,8 @@ def leaks(value: Any, where: str = "") -> list[str]:
 
 
 def test_hidden_score_sweep_finds_nothing_outside_the_operator(home: Path, tmp_path: Path) -> None:
-    with Session.create(home, "selftest_hidden", budget_s=3600, kind="agent", hold=False) as s:
+    # A periodic snapshot each second of working time, so that kind of event is pushed too.
+    with Session.create(home, "selftest_hidden", budget_s=3600, kind="agent", hold=False, snapshot_interval_s=1) as s:
         sid = s.id
         (s.workspace / "solution.py").write_text(f"def answer():\n    return {SECRET}\n")
     path = ensure_daemon(home, sid, tcp="127.0.0.1:0")
@@ -72,6 +73,7 @@ def test_hidden_score_sweep_finds_nothing_outside_the_operator(home: Path, tmp_p
         with socket.create_connection((host, int(port)), timeout=10) as bad:  # a security event
             bad.sendall(b'{"jsonrpc":"2.0","id":1,"method":"authenticate","params":{"token":"nope"}}\n')
             bad.makefile("rb").readline()
+        time.sleep(1.5)  # a periodic snapshot
         # The operator sees everything (the harness's own view).
         assert operator.call_tool("score_log")["structuredContent"]["scores"][0]["raw"] == float(SECRET)
         seen["participant"].append(agent.call_tool("submit"))
