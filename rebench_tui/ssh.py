@@ -174,12 +174,13 @@ class ParticipantAuth(asyncssh.SSHServer):
 
 
 class _ForwardingRefusals(logging.Handler):
-    """asyncssh refuses agent and X11 forwarding itself and only says so in its own log:
+    """asyncssh refuses agent and X11 forwarding and sftp itself and only says so in its own log:
     those lines are turned into refusals in the connection log, with the user and key."""
 
     _REFUSALS = {
         "Agent forwarding request denied": "agent forwarding",
         "X11 forwarding request denied": "X11 forwarding",
+        "Subsystem: sftp": "sftp",  # no sftp server is configured: asyncssh refuses it itself
     }
 
     def __init__(self, live: dict[int, ParticipantAuth]) -> None:
