@@ -180,18 +180,6 @@ class Recorder:
 
         return self._write(write)
 
-    def interrupt_started_events(self, reason: str) -> list[int]:
-        """Events left `started` by a holder that died mid-action: mark them, say why."""
-
-        def write(db: Database) -> list[int]:
-            ids = [r[0] for r in db.execute("select id from events where status = 'started' order by id")]
-            result = _json({"error": reason})
-            for event_id in ids:
-                db["events"].update(event_id, {"status": "interrupted", "is_error": 1, "result": result})
-            return ids
-
-        return self._write(write)
-
     def write_effect(self, event_id: int, effect: Effect) -> Any:
         """Rows for an event already recorded (e.g. a snapshot taken during a tool call)."""
         return self._write(lambda db: effect(Tx(db), event_id))
@@ -287,6 +275,16 @@ class Tx:
 
     def set_event_result(self, event_id: int, result: Any) -> None:
         self.db["events"].update(event_id, {"result": _json(result)})
+
+    def interrupt_started(self, reason: str, but: int | None = None) -> list[int]:
+        """Events left `started` by a holder that died mid-action: marked, with why; their ids."""
+        rows = self.db.execute("select id from events where status = 'started' and id != ? order by id", (but or 0,))
+        ids = [r[0] for r in rows]
+        for event_id in ids:
+            self.db["events"].update(
+                event_id, {"status": "interrupted", "is_error": 1, "result": _json({"error": reason})}
+            )
+        return ids
 
     def open_pause_id(self) -> int | None:
         row = self.db.execute("select id from pauses where end_wall is null order by id desc limit 1").fetchone()

@@ -145,6 +145,12 @@ def _still_ours(entry: dict[str, Any]) -> bool:
         return True  # the leader is gone but its group lives on: an id in use as a group is never reused
 
 
+def pending(private: Path) -> bool:
+    """Whether a previous holder left anything for `reap` to look at (cheap: two stats)."""
+    verdicts = Path(private) / VERDICTS
+    return bool(_read(Path(private) / REGISTRY_NAME)) or (verdicts.is_dir() and any(verdicts.iterdir()))
+
+
 def reap(private: Path) -> dict[str, Any]:
     """At a holder's start: kill what the previous holder left running and its stale verdict
     files. Returns what was done (empty if nothing), for the session to record."""

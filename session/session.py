@@ -292,11 +292,13 @@ class Session:
                     result={"from": alive, "to": now, "seconds": round(now - alive, 3)},
                     effect=outage,
                 )
-        interrupted = self.recorder.interrupt_started_events(
-            "interrupted: the daemon holding the session stopped before this finished"
-        )
-        if interrupted:
-            self._record_lifecycle("interrupted", {"events": interrupted})
+        if self.recorder.query("select 1 from events where status = 'started' limit 1"):
+            reason = "interrupted: the daemon holding the session stopped before this finished"
+
+            def interrupt(tx: Tx, event_id: int) -> None:
+                tx.set_event_result(event_id, {"events": tx.interrupt_started(reason, but=event_id)})
+
+            self.record("lifecycle", "interrupted", wall=now, effect=interrupt)
         self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
         pause = self._open_pause()
         if pause is not None and pause["reason"] == HOLDER_STOPPED:
@@ -326,10 +328,12 @@ class Session:
         return clock_state(self.recorder.session(), self.recorder.pauses(), now)
 
     def _reap_orphans(self) -> None:
-        """End what a previous holder left running (scorers, `run` commands) and its verdict files."""
-        report = orphans.reap(self.paths.private)
-        if report:
-            self._record_lifecycle("orphans", report)
+        """End what a previous holder left running (scorers, `run` commands) and its verdict files,
+        recorded like any action: the event first, then the killing, then what was done."""
+        if not orphans.pending(self.paths.private):
+            return
+        with self.action("lifecycle", "orphans") as outcome:
+            outcome["result"] = orphans.reap(self.paths.private)
 
     def _beat_loop(self) -> None:
         """The heartbeat alone, so that nothing slow (a snapshot, a resource sample, the end's
