@@ -1,7 +1,8 @@
 """`rebench-tui agent`: run an agent command as the participant of a new agent session.
 
 The agent gets the session through the protocol only (REBENCH_SOCKET, or TCP with a
-token); its stdout and stderr are recorded; when the budget or the ceiling runs out it
+token); its stdout and stderr are recorded through the session's daemon (the only
+writer of the recording, so live observers see them too); when the budget or the ceiling runs out it
 gets SIGTERM, then SIGKILL of its whole process group. An agent that exits without
 submitting is submitted for, so every run ends with a final score.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recorder.store import Recorder
-from session.client import DaemonClient, daemon_info, ensure_daemon
+from session.client import DaemonClient, EventRecorder, daemon_info, ensure_daemon
 from session.clock import clock_state
 from session.participant import kill_group, spawn_participant
 from session.session import Session
@@ -30,9 +31,9 @@ POLL_S = 0.5
 class _OutputRecorder(threading.Thread):
     """Copies one of the agent's streams to ours and into the recording, a chunk per event."""
 
-    def __init__(self, stream: BinaryIO, name: str, recorder: Recorder, echo: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, name: str, events: EventRecorder, echo: BinaryIO) -> None:
         super().__init__(daemon=True, name=f"agent-{name}")
-        self.stream, self.name, self.recorder, self.echo = stream, name, recorder, echo
+        self.stream, self.name, self.events, self.echo = stream, name, events, echo
 
     def run(self) -> None:
         while chunk := self.stream.read1(65536):
@@ -40,16 +41,7 @@ class _OutputRecorder(threading.Thread):
                 self.echo.write(chunk)
                 self.echo.flush()
             try:
-                now = time.time()
-                working = clock_state(self.recorder.session(), self.recorder.pauses(), now).working_s
-                self.recorder.record_event(
-                    wall=now,
-                    working_s=working,
-                    kind="agent_output",
-                    name=self.name,
-                    client="agent-runner",
-                    result={"text": chunk.decode("utf-8", errors="replace")},
-                )
+                self.events.record("agent_output", self.name, result={"text": chunk.decode("utf-8", errors="replace")})
             except Exception as exc:  # keep draining: a lost chunk must not block the agent's pipe
                 print(f"rebench-tui agent: could not record {self.name}: {exc}", file=sys.stderr)
 
@@ -115,12 +107,10 @@ def run_agent(
     with DaemonClient(socket_path) as client:
         client.initialize("agent-runner")
         client.call_tool("resume", {"reason": "agent started"})  # the clock runs from the agent's start
-    recorder = Recorder(database)
+    recorder = Recorder(database, readonly=True)  # for reading the clock; the daemon writes
+    events = EventRecorder(home, session_id, "agent-runner")
     try:
-        now = time.time()
-        recorder.record_event(
-            wall=now, working_s=0.0, kind="lifecycle", name="agent_started", result={"command": list(command)}
-        )
+        events.record("lifecycle", "agent_started", result={"command": list(command)})
         # The agent's own process runs as the participant (it reaches the network for its model);
         # the commands it runs through the tools get the whole confinement in the daemon.
         proc = spawn_participant(
@@ -133,8 +123,8 @@ def run_agent(
             stderr=subprocess.PIPE,
         )
         readers = [
-            _OutputRecorder(proc.stdout, "stdout", recorder, sys.stdout.buffer),
-            _OutputRecorder(proc.stderr, "stderr", recorder, sys.stderr.buffer),
+            _OutputRecorder(proc.stdout, "stdout", events, sys.stdout.buffer),
+            _OutputRecorder(proc.stderr, "stderr", events, sys.stderr.buffer),
         ]
         for reader in readers:
             reader.start()
@@ -147,13 +137,7 @@ def run_agent(
         kill_group(proc)  # whatever it left running in its group goes too
         for reader in readers:
             reader.join(timeout=5)
-        recorder.record_event(
-            wall=time.time(),
-            working_s=clock_state(recorder.session(), recorder.pauses(), time.time()).working_s,
-            kind="lifecycle",
-            name="agent_exited",
-            result={"returncode": proc.returncode, "how": how},
-        )
+        events.record("lifecycle", "agent_exited", result={"returncode": proc.returncode, "how": how})
         if recorder.session()["ended_at"] is None:
             with DaemonClient(ensure_daemon(home, session_id)) as client:
                 client.initialize("agent-runner")
@@ -171,4 +155,5 @@ def run_agent(
             "final_normalized": row["final_normalized"],
         }
     finally:
+        events.close()
         recorder.close()

@@ -225,6 +225,8 @@ class RebenchApp(App):
 
     async def on_session_event(self, message: SessionEvent) -> None:
         event = message.event
+        if event.get("status") == "started":
+            return  # an action announced: react when it is done
         name, kind = event.get("name"), event.get("kind")
         try:
             if kind == "tool" and name in ("score", "submit"):

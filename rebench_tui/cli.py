@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
 def coerce_args(schema: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     """`key=value` pairs typed by the tool's JSON Schema (numbers, booleans, JSON for the rest)."""
     props = schema.get("properties", {})
@@ -45,13 +50,15 @@ def coerce_args(schema: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
                 out[key] = int(value)
             elif kind == "number":
                 out[key] = float(value)
+                if not math.isfinite(out[key]):
+                    raise CliError(f"--arg {key}: {value!r} is not a finite number")
             elif kind == "boolean":
                 if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError(value)
                 out[key] = value.lower() in ("true", "1", "yes")
             else:
                 try:
-                    out[key] = json.loads(value)
+                    out[key] = json.loads(value, parse_constant=_no_constant)
                 except ValueError:
                     out[key] = value
         except ValueError:
@@ -125,19 +132,23 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from session.client import DaemonClient, RpcError, ensure_daemon
+    from session.client import DaemonClient, DaemonGone, RpcError, ensure_daemon
     from session.tools import REGISTRY
 
     tool = REGISTRY.get(args.tool)
     schema = tool.input_schema if tool else {}
     tool_args = coerce_args(schema, args.arg or [])
     socket_path = ensure_daemon(resolve_home(args.home), args.session)
-    with DaemonClient(socket_path) as client:
-        client.initialize("rebench-tui call")
-        try:
+    try:
+        with DaemonClient(socket_path) as client:
+            client.initialize("rebench-tui call")
             result = client.call_tool(args.tool, tool_args)
-        except RpcError as exc:
-            raise CliError(exc.message) from None
+    except RpcError as exc:
+        raise CliError(exc.message) from None
+    except DaemonGone:
+        raise
+    except OSError as exc:
+        raise DaemonGone(str(exc)) from None
     if args.json:
         _print_json(result.get("structuredContent", {}))
     else:
@@ -296,19 +307,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from recorder.export import export_jsonl
     from recorder.store import Recorder
+    from session import visibility
     from session.layout import session_paths
 
     paths = session_paths(resolve_home(args.home), args.session)
     if not paths.database.exists():
         raise CliError(f"no session {args.session!r}")
-    recorder = Recorder(paths.database)
+    recorder = Recorder(paths.database, readonly=True)
     try:
+        env = load_environment(recorder.session()["env_id"])
+        view = lambda table, row: visibility.row(args.role, env, table, row)  # noqa: E731
         if args.output:
             with open(args.output, "w") as f:
-                count = export_jsonl(recorder, f)
+                count = export_jsonl(recorder, f, view)
             print(f"{count} rows written to {args.output}", file=sys.stderr)
         else:
-            export_jsonl(recorder, sys.stdout)
+            export_jsonl(recorder, sys.stdout, view)
     finally:
         recorder.close()
     return 0
@@ -520,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session")
     p.add_argument("--format", choices=["jsonl"], default="jsonl")
     p.add_argument("--output", "-o", metavar="PATH")
+    p.add_argument(
+        "--role",
+        choices=["operator", "observer", "participant"],
+        default="operator",
+        help="write what this role may see (operator: everything; the others: no hidden score, no scorer details)",
+    )
 
     p = add("mcp", cmd_mcp, "serve MCP over stdio for a session (relays to its daemon)")
     p.add_argument("session")
@@ -550,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from session.client import DaemonUnavailable
+    from session.client import DaemonGone, DaemonUnavailable
     from session.session import SessionError
 
     try:
@@ -558,6 +578,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, SessionError, DaemonUnavailable, UnknownEnvironment, ValueError) as exc:
         print(f"rebench-tui: {exc}", file=sys.stderr)
         return 2
+    except DaemonGone as exc:  # one clear line, never a traceback
+        print(f"rebench-tui: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 

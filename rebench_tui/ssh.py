@@ -5,6 +5,11 @@ Each interactive connection gets its own pseudo-terminal running the TUI as a ch
 process (Textual binds to its own process's terminal); `ssh … mcp` serves the MCP
 bridge. The session daemon owns the session, so a dropped connection loses nothing:
 the TUI process ends, and the next connection attaches to the same session.
+
+Everything refused is logged (`HOME/ssh-server.log`) with the user and, once known, the
+key's fingerprint: unknown keys and users, password and other login methods, port
+forwarding (either way), agent and X11 forwarding, sftp and other subsystems, commands.
+Connects and disconnects are recorded in the session through its daemon.
 """
 
 from __future__ import annotations
@@ -79,23 +84,71 @@ class ConnectionLog:
 
 
 class ParticipantAuth(asyncssh.SSHServer):
-    """Public keys from `authorized_dir/<username>`; nothing else."""
+    """Public keys from `authorized_dir/<username>`; nothing else, and every refusal logged."""
 
-    def __init__(self, config: ServerConfig, events: ConnectionLog) -> None:
-        self.config, self.events = config, events
+    def __init__(self, config: ServerConfig, events: ConnectionLog, live: dict[int, ParticipantAuth]) -> None:
+        self.config, self.events, self.live = config, events, live
         self.peer = ""
+        self.user: str | None = None  # the user it tries to log in as, accepted or not
         self.fingerprint: str | None = None
+        self.conn_number: int | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         host, port = conn.get_extra_info("peername")[:2]
         self.peer = f"{host}:{port}"
+        # asyncssh names the connection "conn=N" in its own log lines (agent and X11 refusals)
+        prefix = conn.logger.process("", {})[0]
+        if match := re.search(r"conn=(\d+)", prefix):
+            self.conn_number = int(match.group(1))
+            self.live[self.conn_number] = self
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.events.write("closed", peer=self.peer, user=self.conn.get_extra_info("username"), error=exc)
+        if self.conn_number is not None:
+            self.live.pop(self.conn_number, None)
+        self.events.write(
+            "closed", peer=self.peer, user=self.user, fingerprint=self.fingerprint,
+            authenticated=self.fingerprint is not None, error=exc,
+        )  # fmt: skip
+
+    def refused(self, what: str, **fields: Any) -> None:
+        self.events.write("refused", what=what, user=self.user, fingerprint=self.fingerprint, peer=self.peer, **fields)
 
     def begin_auth(self, username: str) -> bool:
+        # Called with each new user name a client tries; a password or any other method the
+        # server does not offer is then refused by asyncssh, and the attempt stays logged here.
+        self.user = username
+        self.events.write("login_attempt", user=username, peer=self.peer)
         return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        self.refused("password", method="password")
+        return False
+
+    # Port forwarding (-L, -R, unix sockets) and tunnels: refused and logged.
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+        self.refused("port forwarding (direct-tcpip)", destination=f"{dest_host}:{dest_port}")
+        return False
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        self.refused("remote port forwarding (tcpip-forward)", listen=f"{listen_host}:{listen_port}")
+        return False
+
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        self.refused("unix socket forwarding", destination=dest_path)
+        return False
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        self.refused("remote unix socket forwarding", listen=listen_path)
+        return False
+
+    def tun_requested(self, unit: int | None) -> bool:
+        self.refused("tun forwarding", unit=unit)
+        return False
+
+    def tap_requested(self, unit: int | None) -> bool:
+        self.refused("tap forwarding", unit=unit)
+        return False
 
     def password_auth_supported(self) -> bool:
         return False
@@ -118,6 +171,31 @@ class ParticipantAuth(asyncssh.SSHServer):
         if allowed:
             self.fingerprint = fingerprint
         return allowed
+
+
+class _ForwardingRefusals(logging.Handler):
+    """asyncssh refuses agent and X11 forwarding and sftp itself and only says so in its own log:
+    those lines are turned into refusals in the connection log, with the user and key."""
+
+    _REFUSALS = {
+        "Agent forwarding request denied": "agent forwarding",
+        "X11 forwarding request denied": "X11 forwarding",
+        "Subsystem: sftp": "sftp",  # no sftp server is configured: asyncssh refuses it itself
+    }
+
+    def __init__(self, live: dict[int, ParticipantAuth]) -> None:
+        super().__init__(logging.INFO)
+        self.live = live
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        what = next((w for key, w in self._REFUSALS.items() if key in text), None)
+        match = re.search(r"conn=(\d+)", text)
+        if what and match and (auth := self.live.get(int(match.group(1)))) is not None:
+            auth.refused(what)
 
 
 def current_session(config: ServerConfig, participant: str) -> str:
@@ -147,11 +225,17 @@ class Server:
         self.config = config
         self.events = ConnectionLog(config.log_path)
         self.active: dict[str, int] = {}  # participant -> open connections
+        self.live: dict[int, ParticipantAuth] = {}  # asyncssh's connection number -> its auth
 
     async def start(self, host: str, port: int) -> asyncssh.SSHAcceptor:
         key = load_or_create_host_key(self.config.host_key)
+        asyncssh_log = logging.getLogger("asyncssh")
+        if asyncssh_log.getEffectiveLevel() > logging.INFO:
+            asyncssh_log.setLevel(logging.INFO)
+            asyncssh_log.propagate = False  # we want its refusals, not its chatter on our stderr
+        asyncssh_log.addHandler(_ForwardingRefusals(self.live))
         return await asyncssh.create_server(
-            lambda: ParticipantAuth(self.config, self.events),
+            lambda: ParticipantAuth(self.config, self.events, self.live),
             host,
             port,
             server_host_keys=[key],
@@ -184,10 +268,12 @@ class Server:
         if self.config.pause_when_disconnected and self.active[user] == 1:
             await self._clock(session_id, "resume", "reconnected", only_if_paused_for="disconnected")
         try:
-            if command == "mcp":
+            if process.subsystem is not None:
+                self._refuse(process, f"the {process.subsystem} subsystem is not offered here", what="subsystem")
+            elif command == "mcp":
                 await self._mcp(process, session_id)
             elif command is not None:
-                self._refuse(process, f"only `mcp` can be run here, not {command!r}")
+                self._refuse(process, f"only `mcp` can be run here, not {command!r}", what="command")
             elif process.get_terminal_type() is None:
                 self._refuse(process, "this server runs an interactive TUI: connect with a terminal (ssh -t)")
             else:
@@ -198,27 +284,36 @@ class Server:
             if self.config.pause_when_disconnected and self.active[user] == 0:
                 await self._clock(session_id, "pause", "disconnected")
 
-    def _refuse(self, process: asyncssh.SSHServerProcess, message: str) -> None:
-        self.events.write("refused", user=process.get_extra_info("username"), reason=message)
+    def _refuse(self, process: asyncssh.SSHServerProcess, message: str, what: str = "session") -> None:
+        owner = process.get_extra_info("connection").get_owner()
+        self.events.write(
+            "refused", what=what, user=process.get_extra_info("username"),
+            fingerprint=getattr(owner, "fingerprint", None), reason=message,
+        )  # fmt: skip
         process.stderr.write(f"rebench-tui: {message}\r\n".encode())
         process.exit(1)
 
-    async def _record(self, session_id: str, name: str, **fields: Any) -> None:
-        def write() -> None:
-            with Session.open(self.config.home, session_id, hold=False) as s:
-                s.record("ssh", name, client="ssh-server", args=fields)
+    async def _operator(self, session_id: str) -> AsyncDaemonClient:
+        """A connection to the session's daemon as the operator (the daemon is the only writer)."""
+        socket_path = await asyncio.to_thread(ensure_daemon, self.config.home, session_id)
+        client = AsyncDaemonClient(socket_path)
+        await client.connect()
+        await client.initialize("ssh-server", role="operator")
+        return client
 
+    async def _record(self, session_id: str, name: str, **fields: Any) -> None:
         try:
-            await asyncio.to_thread(write)
+            client = await self._operator(session_id)
+            try:
+                await client.request("rebench/record_event", {"kind": "ssh", "name": name, "args": fields})
+            finally:
+                await client.close()
         except Exception:
             log.exception("could not record %s", name)
 
     async def _clock(self, session_id: str, tool: str, reason: str, only_if_paused_for: str | None = None) -> None:
-        socket_path = await asyncio.to_thread(ensure_daemon, self.config.home, session_id)
-        client = AsyncDaemonClient(socket_path)
-        await client.connect()
+        client = await self._operator(session_id)
         try:
-            await client.initialize("ssh-server")
             if only_if_paused_for is not None:
                 state = await client.request("rebench/clock")
                 if state.get("paused_reason") != only_if_paused_for:

@@ -36,7 +36,7 @@ class IndexEntry(NamedTuple):
 
 class Replay:
     def __init__(self, database: Path, git_dir: Path, workspace: Path) -> None:
-        self.recorder = Recorder(database)
+        self.recorder = Recorder(database, readonly=True)
         self.snapshots_repo = SnapshotRepo(git_dir, workspace)
         self.session = self.recorder.session()
         make = IndexEntry._make
@@ -44,7 +44,7 @@ class Replay:
         self.markers = [i for i, e in enumerate(self.index) if (e.kind, e.name) in MARKER_KINDS]
         self.pauses = self.recorder.pauses()
         self.scores = self.recorder.scores()
-        self.snapshots = self.recorder.snapshots()
+        self.snapshots = [s for s in self.recorder.snapshots() if s["commit_sha"]]  # a skipped one has no tree
         self.notes = self.recorder.notes()
         self.casts = self.recorder.query("select id, started_wall, ended_wall, working_s, bytes from casts order by id")
 

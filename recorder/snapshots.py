@@ -3,8 +3,14 @@
 The shadow repository has its own git dir and a persistent index, with the workspace
 as its work tree, so the participant's own `.git`, branches and index are never
 touched, and an incremental snapshot only re-hashes the files whose stat changed.
-Only git plumbing is used (through GitPython's command wrapper, with a timeout):
-GitPython's object layer is not meant for long-running processes.
+Only git plumbing is used, each command a subprocess with a timeout.
+
+A snapshot never jams: it has a budget (time, files, bytes). Files are staged in
+batches with `git update-index`; past the budget, what was staged is committed as a
+`partial` snapshot and the rest stays for the next one (the index persists, so the next
+snapshot goes on where this one stopped). A workspace that cannot even be listed in time
+gives a `skipped` snapshot. A lock file left by a killed git (`index.lock`, ...) is removed
+by the holder of our own lock, after ending any orphaned git that still holds it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
+import signal
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -21,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import git
+import psutil
 
 DEFAULT_SIZE_CAP = 10 * 2**20
 # ML artefacts and environments: big, regenerable, and not the participant's work.
@@ -48,19 +57,38 @@ DEFAULT_EXCLUDES = (
 )
 BRANCH = "refs/heads/snapshots"
 _LEFT_OUT_LISTED = 200
+_BATCH = 2000  # paths per `git update-index`
+_FINISH_TIMEOUT_S = 60.0  # write-tree, commit-tree, update-ref: cheap, but never unbounded
+_LOCK_FILES = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", f"{BRANCH}.lock")
 
 
 class SnapshotError(RuntimeError):
     pass
 
 
+class _OverBudget(Exception):
+    """A git command ran past what was left of the snapshot's time budget (it was killed)."""
+
+
+@dataclass(frozen=True)
+class SnapshotBudget:
+    """How much one snapshot may do; the rest waits for the next snapshot."""
+
+    seconds: float = 30.0
+    files: int = 50_000  # files hashed (added or changed)
+    bytes: int = 2**30  # bytes hashed
+
+
 @dataclass
 class SnapshotInfo:
-    commit: str
+    commit: str | None
     files_changed: int
     changed: list[str]
     left_out: list[dict[str, Any]] = field(default_factory=list)
     duration_ms: float = 0.0
+    status: str = "complete"  # complete | partial | skipped
+    reason: str | None = None
+    cleared_locks: list[str] = field(default_factory=list)
 
 
 def _split_nul(out: str) -> list[str]:
@@ -76,17 +104,20 @@ class SnapshotRepo:
         size_cap: int = DEFAULT_SIZE_CAP,
         excludes: tuple[str, ...] = DEFAULT_EXCLUDES,
         timeout_s: float = 300,
+        budget: SnapshotBudget | None = None,
     ) -> None:
         self.git_dir = Path(git_dir).resolve()
         self.workspace = Path(workspace).resolve()
         self.size_cap = size_cap
         self.excludes = excludes
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # for reading back (restore, diff, files)
+        self.budget = budget or SnapshotBudget()
         self._thread_lock = threading.Lock()
 
     # -- plumbing ----------------------------------------------------------------------
-    def _run(self, *args: str, index: Path | None = None, cwd: Path | None = None, **kwargs: Any) -> str:
-        env = {
+    def _env(self, index: Path | None) -> dict[str, str]:
+        return {
+            **os.environ,
             "GIT_DIR": str(self.git_dir),
             "GIT_WORK_TREE": str(self.workspace),
             "GIT_INDEX_FILE": str(index or self.git_dir / "index"),
@@ -98,14 +129,35 @@ class SnapshotRepo:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_TERMINAL_PROMPT": "0",
         }
-        runner = git.Git(str(cwd or self.workspace))
+
+    def _run(
+        self,
+        *args: str,
+        index: Path | None = None,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+    ) -> str:
+        """One git command; raises SnapshotError if it fails, _OverBudget if it ran past `timeout`."""
+        if timeout is not None and timeout <= 0:
+            raise _OverBudget(f"git {args[0]}")
         try:
-            with runner.custom_environment(**env):
-                return runner.execute(
-                    ["git", *args], kill_after_timeout=self.timeout_s, strip_newline_in_stdout=False, **kwargs
-                )
-        except git.GitCommandError as exc:
-            raise SnapshotError(f"git {args[0]} failed: {exc.stderr.strip() or exc}") from exc
+            done = subprocess.run(
+                ["git", *args],
+                cwd=str(cwd or self.workspace),
+                env=self._env(index),
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+                capture_output=True,
+                timeout=self.timeout_s if timeout is None else timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise _OverBudget(f"git {args[0]}") from None
+        if done.returncode != 0:
+            err = done.stderr.decode("utf-8", "replace").strip()
+            raise SnapshotError(f"git {args[0]} failed: {err or f'exit code {done.returncode}'}")
+        return done.stdout.decode("utf-8", "surrogateescape")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -133,71 +185,166 @@ class SnapshotRepo:
 
     def head(self) -> str | None:
         try:
-            return self._run("rev-parse", "-q", "--verify", BRANCH).strip() or None
-        except SnapshotError:
+            return self._run("rev-parse", "-q", "--verify", BRANCH, timeout=_FINISH_TIMEOUT_S).strip() or None
+        except (SnapshotError, _OverBudget):
             return None
+
+    # -- stale locks -------------------------------------------------------------------
+    def clear_stale_locks(self) -> list[str]:
+        """Under our lock, any git lock file in the shadow repository is stale: a git of ours
+        that was killed (a timeout, or a holder killed with SIGKILL) left it. A git still
+        holding one open is an orphan of a dead holder: it is ended first. Says what it removed."""
+        removed = []
+        for name in _LOCK_FILES:
+            path = self.git_dir / name
+            if not path.exists():
+                continue
+            for proc in _processes_holding(path):
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait(timeout=5)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(name)
+        return removed
 
     # -- taking a snapshot -------------------------------------------------------------
     def take(self, message: str) -> SnapshotInfo:
+        """Commit the workspace as it is, within the budget: complete, partial or skipped."""
         started = time.monotonic()
+        deadline = started + self.budget.seconds
         with self._locked():
-            left_out = self._stage()
-            tree = self._run("write-tree").strip()
+            cleared = self.clear_stale_locks()
             parent = self.head()
+            try:
+                left_out, shortfall = self._stage(deadline)
+            except _OverBudget as exc:
+                return SnapshotInfo(
+                    commit=parent,
+                    files_changed=0,
+                    changed=[],
+                    duration_ms=round((time.monotonic() - started) * 1000, 1),
+                    status="skipped",
+                    reason=f"{exc} ran past the snapshot's budget of {self.budget.seconds:g} s; "
+                    "the workspace was not captured (the previous snapshot stands)",
+                    cleared_locks=cleared + self.clear_stale_locks(),
+                )
+            tree = self._run("write-tree", timeout=_FINISH_TIMEOUT_S).strip()
             parent_args = ["-p", parent] if parent else []
-            commit = self._run("commit-tree", tree, *parent_args, "-m", message).strip()
+            commit = self._run("commit-tree", tree, *parent_args, "-m", message, timeout=_FINISH_TIMEOUT_S).strip()
             changed = self._changed(parent, commit)
-            self._run("update-ref", BRANCH, commit)
+            self._run("update-ref", BRANCH, commit, timeout=_FINISH_TIMEOUT_S)
         return SnapshotInfo(
             commit=commit,
             files_changed=len(changed),
             changed=changed[:_LEFT_OUT_LISTED],
             left_out=left_out,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
+            status="partial" if shortfall else "complete",
+            reason=shortfall,
+            cleared_locks=cleared,
         )
 
-    def _stage(self) -> list[dict[str, Any]]:
-        """Bring the index in line with the workspace, except what is left out; say what was."""
-        candidates = _split_nul(
-            self._run("ls-files", "-z", "--others", "--modified", "--deleted", "--exclude-standard")
+    def _stage(self, deadline: float) -> tuple[list[dict[str, Any]], str | None]:
+        """Bring the index in line with the workspace within the budget, except what is left out.
+
+        Returns what was left out and, for a partial snapshot, why it is partial.
+        """
+        left = lambda: deadline - time.monotonic()  # noqa: E731
+        listing = self._run(
+            "ls-files", "-z", "--others", "--modified", "--deleted", "--exclude-standard", timeout=left()
         )
+        candidates = _split_nul(listing)
         to_add: list[str] = []
         to_unstage: list[str] = []
         left_out: list[dict[str, Any]] = []
+        deferred_files = deferred_bytes = hashed_files = hashed_bytes = 0
         for rel in dict.fromkeys(candidates):
             if rel.endswith("/"):
                 left_out.append({"path": rel, "reason": "nested git repository"})
                 continue
             try:
                 st = os.lstat(self.workspace / rel)
-            except FileNotFoundError:
-                to_add.append(rel)  # a deletion
+            except (FileNotFoundError, NotADirectoryError):
+                to_add.append(rel)  # a deletion: cheap, never deferred
                 continue
-            if stat.S_ISREG(st.st_mode) and st.st_size > self.size_cap:
-                left_out.append({"path": rel, "reason": "size", "bytes": st.st_size})
+            size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+            if size > self.size_cap:
+                left_out.append({"path": rel, "reason": "size", "bytes": size})
                 to_unstage.append(rel)
+            elif hashed_files >= self.budget.files or hashed_bytes + size > self.budget.bytes:
+                deferred_files += 1
+                deferred_bytes += size
             else:
                 to_add.append(rel)
-        if to_add:
-            self._pathspec_command(["add", "-A"], to_add)
+                hashed_files += 1
+                hashed_bytes += size
+        shortfall = None
+        if deferred_files:
+            shortfall = (
+                f"{deferred_files} changed files ({deferred_bytes} bytes) were over this snapshot's budget of "
+                f"{self.budget.files} files / {self.budget.bytes} bytes; the next snapshot continues"
+            )
         if to_unstage:
-            self._pathspec_command(["rm", "--cached", "-q", "-f", "--ignore-unmatch"], to_unstage)
-        ignored = _split_nul(self._run("ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"))
+            self._update_index(["--force-remove"], to_unstage, deadline, left_out)
+        staged = self._update_index(["--add", "--remove", "--replace"], to_add, deadline, left_out)
+        if staged < len(to_add):
+            shortfall = (
+                f"{len(to_add) - staged} of {len(to_add)} changed files were not staged within the snapshot's "
+                f"budget of {self.budget.seconds:g} s; the next snapshot continues"
+                + (f"; also {shortfall}" if shortfall else "")
+            )
+        try:
+            listed = self._run(
+                "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory", timeout=left()
+            )
+            ignored = _split_nul(listed)
+        except _OverBudget:
+            ignored = []
+            left_out.append({"path": "...", "reason": "excluded files were not listed (over the time budget)"})
         left_out += [{"path": p, "reason": "excluded"} for p in ignored[:_LEFT_OUT_LISTED]]
         if len(ignored) > _LEFT_OUT_LISTED:
             left_out.append({"path": "...", "reason": f"{len(ignored) - _LEFT_OUT_LISTED} more excluded"})
-        return left_out
+        return left_out, shortfall
 
-    def _pathspec_command(self, command: list[str], paths: list[str]) -> None:
-        with tempfile.NamedTemporaryFile("wb", dir=self.git_dir, prefix="pathspec-") as f:
-            f.write(b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths) + b"\0")
-            f.flush()
-            self._run(*command, f"--pathspec-from-file={f.name}", "--pathspec-file-nul")
+    def _update_index(self, flags: list[str], paths: list[str], deadline: float, left_out: list[dict[str, Any]]) -> int:
+        """Stage `paths` in batches until the deadline; returns how many were handled.
+
+        A path git cannot take (it changed under us: became a directory, vanished, unreadable)
+        is left out with git's reason and the batch is retried without it.
+        """
+        done = 0
+        for start in range(0, len(paths), _BATCH):
+            batch = paths[start : start + _BATCH]
+            while batch:
+                if deadline - time.monotonic() <= 0:
+                    return done
+                try:
+                    self._run(
+                        "update-index", *flags, "-z", "--stdin", timeout=deadline - time.monotonic(), stdin=_nul(batch)
+                    )
+                except _OverBudget:
+                    self.clear_stale_locks()  # the killed update-index left index.lock
+                    return done
+                except SnapshotError as exc:
+                    bad = _blamed_path(str(exc), batch)
+                    if bad is None:
+                        raise
+                    left_out.append({"path": bad, "reason": "changed during the snapshot", "error": str(exc)[-300:]})
+                    batch = [p for p in batch if p != bad]
+                    done += 1
+                    continue
+                done += len(batch)
+                break
+        return done
 
     def _changed(self, parent: str | None, commit: str) -> list[str]:
         if parent is None:
-            return _split_nul(self._run("ls-tree", "-r", "-z", "--name-only", commit))
-        return _split_nul(self._run("diff-tree", "-r", "-z", "--no-commit-id", "--name-only", parent, commit))
+            return _split_nul(self._run("ls-tree", "-r", "-z", "--name-only", commit, timeout=_FINISH_TIMEOUT_S))
+        listed = self._run(
+            "diff-tree", "-r", "-z", "--no-commit-id", "--name-only", parent, commit, timeout=_FINISH_TIMEOUT_S
+        )
+        return _split_nul(listed)
 
     # -- reading back ------------------------------------------------------------------
     def restore(self, commit: str, dest: Path) -> int:
@@ -218,3 +365,29 @@ class SnapshotRepo:
 
     def files(self, commit: str) -> list[str]:
         return _split_nul(self._run("ls-tree", "-r", "-z", "--name-only", commit))
+
+
+def _nul(paths: list[str]) -> bytes:
+    return b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths) + b"\0"
+
+
+def _blamed_path(error: str, batch: list[str]) -> str | None:
+    """The path of `batch` that git's error names ("fatal: Unable to process path X"), if any."""
+    found = re.search(r"Unable to process path (.+)$", error, re.MULTILINE)
+    if found is None:
+        return None
+    named = found.group(1).strip()
+    return named if named in batch else None
+
+
+def _processes_holding(path: Path) -> list[psutil.Process]:
+    """Live git processes with `path` open (orphans of a holder that was killed)."""
+    found = []
+    target = str(path)
+    for proc in psutil.process_iter(["name"]):
+        if proc.info.get("name") != "git":
+            continue
+        with contextlib.suppress(psutil.Error):
+            if any(f.path == target for f in proc.open_files()):
+                found.append(proc)
+    return found

@@ -1,6 +1,7 @@
 """The session recording: the only code that reads or writes the session's SQLite file.
 
-Writes go through the writer thread; reads use a read-only connection per thread.
+Writes go through the writer thread; reads use a read-only connection per thread. A
+recording opened with `readonly=True` has no writer at all (opening it changes nothing).
 JSON columns are decoded on the way out, so callers see plain Python values.
 """
 
@@ -10,11 +11,16 @@ import contextlib
 import json
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from recorder.schema import check_schema, create_schema
+from sqlite_utils import Database
+
+from recorder.schema import SCHEMA_VERSION, check_readable, check_schema, create_schema
 from recorder.writer import WriterThread, connect, rows
+
+T = TypeVar("T")
 
 _JSON_COLUMNS = {"args", "result", "message", "details", "changed", "left_out", "data", "hardware"}
 
@@ -38,15 +44,30 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 class Recorder:
     """One session's recording. `create=True` makes the schema; otherwise it must exist and match."""
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
+    def __init__(self, path: Path, *, create: bool = False, readonly: bool = False) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise FileNotFoundError(f"no recording at {self.path}")
-        self._writer = WriterThread(self.path, create_schema if create else check_schema)
         self._local = threading.local()
+        self._writer: WriterThread | None = None
+        if readonly:
+            # Reading changes nothing: no writer thread, no lock taken, no upgrade.
+            self.version = check_readable(self._reader())
+        else:
+            self._writer = WriterThread(self.path, create_schema if create else check_schema)
+            self.version = SCHEMA_VERSION
+
+    @property
+    def readonly(self) -> bool:
+        return self._writer is None
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
 
     # -- reads -------------------------------------------------------------------------
     def _reader(self):
@@ -91,16 +112,48 @@ class Recorder:
         return found[0] if found else None
 
     # -- writes ------------------------------------------------------------------------
+    # Every row that records a side effect names its event (`event_id`); the schema's
+    # triggers refuse one whose event is not recorded yet. An action's event is written
+    # first (`begin_event`, status `started`) and completed after (`complete_event`), or
+    # written whole with its rows in one transaction (`record_event(..., effect=...)`).
+    def _write(self, fn: Callable[[Database], T]) -> T:
+        if self._writer is None:
+            raise ReadOnlyRecording(f"{self.path} was opened for reading")
+        return self._writer.write(fn)
+
     def create_session(self, row: dict[str, Any]) -> None:
         row = {**row, "hardware": _json(row.get("hardware"))}
-        self._writer.write(lambda db: db["session"].insert(row))
+        self._write(lambda db: db["session"].insert(row))
 
     def update_session(self, **fields: Any) -> None:
-        def write(db):
-            (session_id,) = db.execute("select id from session").fetchone()
-            db["session"].update(session_id, fields)
+        self._write(lambda db: Tx(db).update_session(fields))
 
-        self._writer.write(write)
+    def begin_event(
+        self, *, wall: float, working_s: float, kind: str, name: str, client: str = "", args: Any = None
+    ) -> int:
+        """Commit the event that says what is about to happen, before it happens."""
+        row = _event_row(wall, working_s, kind, name, client, args, None, False, 0.0, "started")
+        return self._write(lambda db: db["events"].insert(row).last_pk)
+
+    def complete_event(
+        self,
+        event_id: int,
+        *,
+        result: Any,
+        is_error: bool = False,
+        duration_ms: float = 0.0,
+        effect: Effect | None = None,
+        status: str = "done",
+    ) -> Any:
+        """Fill in an event's result; `effect(tx, event_id)` runs in the same transaction."""
+
+        def write(db: Database) -> Any:
+            out = effect(Tx(db), event_id) if effect else None
+            fields = {"result": _json(result), "is_error": int(is_error), "duration_ms": duration_ms, "status": status}
+            db["events"].update(event_id, fields)
+            return out
+
+        return self._write(write)
 
     def record_event(
         self,
@@ -114,23 +167,27 @@ class Recorder:
         result: Any = None,
         is_error: bool = False,
         duration_ms: float = 0.0,
+        effect: Effect | None = None,
     ) -> int:
-        row = {
-            "wall": wall,
-            "working_s": working_s,
-            "kind": kind,
-            "name": name,
-            "client": client,
-            "args": _json(args),
-            "result": _json(result),
-            "is_error": int(is_error),
-            "duration_ms": duration_ms,
-        }
-        return self._writer.write(lambda db: db["events"].insert(row).last_pk)
+        """A whole event at once; `effect(tx, event_id)` writes its rows in the same transaction."""
+        row = _event_row(wall, working_s, kind, name, client, args, result, is_error, duration_ms, "done")
+
+        def write(db: Database) -> int:
+            event_id = db["events"].insert(row).last_pk
+            if effect is not None:
+                effect(Tx(db), event_id)
+            return event_id
+
+        return self._write(write)
+
+    def write_effect(self, event_id: int, effect: Effect) -> Any:
+        """Rows for an event already recorded (e.g. a snapshot taken during a tool call)."""
+        return self._write(lambda db: effect(Tx(db), event_id))
 
     def add_score(
         self,
         *,
+        event_id: int,
         wall: float,
         working_s: float,
         raw: float,
@@ -139,87 +196,41 @@ class Recorder:
         details: Any,
         snapshot_id: int | None,
         duration_s: float,
-        event_id: int | None = None,
     ) -> int:
-        row = {
-            "wall": wall,
-            "working_s": working_s,
-            "raw": _float_or_none(raw),
-            "normalized": _float_or_none(normalized),
-            "valid": int(not math.isnan(raw)),
-            "message": _json(message),
-            "details": _json(details),
-            "snapshot_id": snapshot_id,
-            "duration_s": duration_s,
-            "event_id": event_id,
-        }
-        return self._writer.write(lambda db: db["scores"].insert(row).last_pk)
+        row = score_row(wall, working_s, raw, normalized, message, details, snapshot_id, duration_s)
+        return self.write_effect(event_id, lambda tx, eid: tx.insert("scores", row, eid))
 
     def set_score_normalized(self, score_id: int, normalized: float | None) -> None:
-        """Normalize a logged score again (the session's calibration was measured since)."""
+        """Normalize a logged score again (the session's calibration was measured since), within the
+        action that says so (the caller's `calibration` event)."""
         value = _float_or_none(normalized) if normalized is not None else None
-        self._writer.write(lambda db: db["scores"].update(score_id, {"normalized": value}))
+        self._write(lambda db: db["scores"].update(score_id, {"normalized": value}))
 
-    def open_pause(self, start_wall: float, reason: str) -> int:
+    def open_pause(self, start_wall: float, reason: str, *, event_id: int) -> int:
         row = {"start_wall": start_wall, "reason": reason}
-        return self._writer.write(lambda db: db["pauses"].insert(row).last_pk)
+        return self.write_effect(event_id, lambda tx, eid: tx.insert("pauses", row, eid))
 
-    def close_pause(self, pause_id: int, end_wall: float, resume_reason: str) -> None:
-        self._writer.write(
-            lambda db: db["pauses"].update(pause_id, {"end_wall": end_wall, "resume_reason": resume_reason})
-        )
+    def close_pause(self, pause_id: int, end_wall: float, resume_reason: str, *, event_id: int) -> None:
+        self.write_effect(event_id, lambda tx, eid: tx.close_pause(pause_id, end_wall, resume_reason, eid))
 
-    def add_closed_pause(self, start_wall: float, end_wall: float, reason: str, resume_reason: str) -> int:
-        row = {"start_wall": start_wall, "end_wall": end_wall, "reason": reason, "resume_reason": resume_reason}
-        return self._writer.write(lambda db: db["pauses"].insert(row).last_pk)
-
-    def add_note(self, wall: float, working_s: float, text: str) -> int:
+    def add_note(self, wall: float, working_s: float, text: str, *, event_id: int) -> int:
         row = {"wall": wall, "working_s": working_s, "text": text}
-        return self._writer.write(lambda db: db["notes"].insert(row).last_pk)
+        return self.write_effect(event_id, lambda tx, eid: tx.insert("notes", row, eid))
 
-    def add_snapshot(
-        self,
-        *,
-        wall: float,
-        working_s: float,
-        trigger: str,
-        commit_sha: str,
-        files_changed: int,
-        changed: list[str],
-        left_out: list[dict[str, Any]],
-        duration_ms: float,
-    ) -> int:
-        row = {
-            "wall": wall,
-            "working_s": working_s,
-            "trigger": trigger,
-            "commit_sha": commit_sha,
-            "files_changed": files_changed,
-            "changed": _json(changed),
-            "left_out": _json(left_out),
-            "duration_ms": duration_ms,
-        }
-        return self._writer.write(lambda db: db["snapshots"].insert(row).last_pk)
+    def add_snapshot_row(self, row: dict[str, Any], *, event_id: int) -> int:
+        """A row made by `snapshot_row`."""
+        return self.write_effect(event_id, lambda tx, eid: tx.insert("snapshots", row, eid))
 
     def add_resource_sample(self, wall: float, working_s: float, data: dict[str, Any]) -> int:
+        """A measurement, not an action: it needs no event."""
         row = {"wall": wall, "working_s": working_s, "data": _json(data)}
-        return self._writer.write(lambda db: db["resource_samples"].insert(row).last_pk)
-
-    def add_cast(self, started_wall: float, ended_wall: float, working_s: float, cast: str) -> int:
-        row = {
-            "started_wall": started_wall,
-            "ended_wall": ended_wall,
-            "working_s": working_s,
-            "cast": cast,
-            "bytes": len(cast.encode()),
-        }
-        return self._writer.write(lambda db: db["casts"].insert(row).last_pk)
+        return self._write(lambda db: db["resource_samples"].insert(row).last_pk)
 
     def casts(self) -> list[dict[str, Any]]:
         return self.query("select * from casts order by id")
 
-    def add_usage(self, row: dict[str, Any]) -> int:
-        return self._writer.write(lambda db: db["usage"].insert(row).last_pk)
+    def add_usage(self, row: dict[str, Any], *, event_id: int) -> int:
+        return self.write_effect(event_id, lambda tx, eid: tx.insert("usage", row, eid))
 
     def usage_totals(self) -> dict[str, Any]:
         (row,) = self.query(
@@ -231,7 +242,7 @@ class Recorder:
     def set_meta(self, key: str, value: Any) -> None:
         """A named JSON value stored once per recording (e.g. the session's confinement)."""
         row = {"key": key, "value": _json(value)}
-        self._writer.write(lambda db: db["meta"].upsert(row, pk="key"))
+        self._write(lambda db: db["meta"].upsert(row, pk="key"))
 
     def meta(self, key: str) -> Any:
         found = self.query("select value from meta where key = ?", (key,))
@@ -239,4 +250,134 @@ class Recorder:
 
     def set_heartbeat(self, holder: str | None, pid: int | None, wall: float) -> None:
         row = {"id": 1, "holder": holder, "pid": pid, "wall": wall}
-        self._writer.write(lambda db: db["heartbeat"].upsert(row, pk="id"))
+        self._write(lambda db: db["heartbeat"].upsert(row, pk="id"))
+
+
+Effect = Callable[["Tx", int], Any]
+
+
+class ReadOnlyRecording(RuntimeError):
+    """A write through a recording opened for reading: only the session's daemon writes."""
+
+
+class Tx:
+    """Writes inside one transaction of the writer thread (an event's effect)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def insert(self, table: str, row: dict[str, Any], event_id: int | None = None) -> int:
+        if event_id is not None:
+            row = {**row, "event_id": event_id}
+        return self.db[table].insert(row).last_pk
+
+    def update_session(self, fields: dict[str, Any]) -> None:
+        (session_id,) = self.db.execute("select id from session").fetchone()
+        self.db["session"].update(session_id, fields)
+
+    def close_pause(self, pause_id: int, end_wall: float, resume_reason: str, event_id: int) -> None:
+        fields = {"end_wall": end_wall, "resume_reason": resume_reason, "end_event_id": event_id}
+        self.db["pauses"].update(pause_id, fields)
+
+    def set_event_result(self, event_id: int, result: Any) -> None:
+        self.db["events"].update(event_id, {"result": _json(result)})
+
+    def interrupt_started(self, reason: str, but: int | None = None) -> list[int]:
+        """Events left `started` by a holder that died mid-action: marked, with why; their ids."""
+        rows = self.db.execute("select id from events where status = 'started' and id != ? order by id", (but or 0,))
+        ids = [r[0] for r in rows]
+        for event_id in ids:
+            self.db["events"].update(
+                event_id, {"status": "interrupted", "is_error": 1, "result": _json({"error": reason})}
+            )
+        return ids
+
+    def open_pause_id(self) -> int | None:
+        row = self.db.execute("select id from pauses where end_wall is null order by id desc limit 1").fetchone()
+        return row[0] if row else None
+
+
+def _event_row(
+    wall: float,
+    working_s: float,
+    kind: str,
+    name: str,
+    client: str,
+    args: Any,
+    result: Any,
+    is_error: bool,
+    duration_ms: float,
+    status: str,
+) -> dict[str, Any]:
+    return {
+        "wall": wall,
+        "working_s": working_s,
+        "kind": kind,
+        "name": name,
+        "client": client,
+        "args": _json(args),
+        "result": _json(result),
+        "is_error": int(is_error),
+        "duration_ms": duration_ms,
+        "status": status,
+    }
+
+
+def score_row(
+    wall: float,
+    working_s: float,
+    raw: float,
+    normalized: float | None,
+    message: Any,
+    details: Any,
+    snapshot_id: int | None,
+    duration_s: float,
+) -> dict[str, Any]:
+    return {
+        "wall": wall,
+        "working_s": working_s,
+        "raw": _float_or_none(raw),
+        "normalized": _float_or_none(normalized),
+        "valid": int(not math.isnan(raw)),
+        "message": _json(message),
+        "details": _json(details),
+        "snapshot_id": snapshot_id,
+        "duration_s": duration_s,
+    }
+
+
+def snapshot_row(
+    *,
+    wall: float,
+    working_s: float,
+    trigger: str,
+    commit_sha: str | None,
+    files_changed: int,
+    changed: list[str],
+    left_out: list[dict[str, Any]],
+    duration_ms: float,
+    status: str = "complete",
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "wall": wall,
+        "working_s": working_s,
+        "trigger": trigger,
+        "commit_sha": commit_sha,
+        "files_changed": files_changed,
+        "changed": _json(changed),
+        "left_out": _json(left_out),
+        "duration_ms": duration_ms,
+        "status": status,
+        "reason": reason,
+    }
+
+
+def cast_row(started_wall: float, ended_wall: float, working_s: float, cast: str) -> dict[str, Any]:
+    return {
+        "started_wall": started_wall,
+        "ended_wall": ended_wall,
+        "working_s": working_s,
+        "cast": cast,
+        "bytes": len(cast.encode()),
+    }

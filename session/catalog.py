@@ -12,7 +12,7 @@ from session.layout import list_session_ids, session_paths
 def session_rows(home: Path) -> list[dict[str, Any]]:
     rows = []
     for sid in list_session_ids(home):
-        recorder = Recorder(session_paths(home, sid).database)
+        recorder = Recorder(session_paths(home, sid).database, readonly=True)
         try:
             rows.append(recorder.session())
         finally:

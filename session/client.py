@@ -7,6 +7,7 @@ small synchronous JSON-RPC client over the Unix socket.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -36,6 +37,17 @@ class DaemonUnavailable(RuntimeError):
     pass
 
 
+class DaemonGone(ConnectionError):
+    """The daemon went away during a call (it was stopped or killed): say so in one line."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "the session daemon went away during the call"
+            + (f" ({detail})" if detail else "")
+            + "; the call may or may not have been carried out: check with `status`"
+        )
+
+
 class DaemonClient:
     def __init__(self, socket_path: Path, *, timeout_s: float | None = None) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -58,13 +70,22 @@ class DaemonClient:
         self.close()
 
     def send(self, message: dict[str, Any]) -> None:
-        self.sock.sendall(json.dumps(message).encode() + b"\n")
+        try:
+            self.sock.sendall(json.dumps(message, allow_nan=False).encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise DaemonGone(type(exc).__name__) from None
 
     def receive(self) -> dict[str, Any]:
-        line = self._file.readline()
+        try:
+            line = self._file.readline()
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise DaemonGone(type(exc).__name__) from None
         if not line:
-            raise ConnectionError("the daemon closed the connection")
-        return json.loads(line)
+            raise DaemonGone("it closed the connection")
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise DaemonGone("it sent half a message") from None
 
     def request(self, method: str, params: dict[str, Any] | None = None) -> Any:
         request_id = next(self._ids)
@@ -228,3 +249,48 @@ class AsyncDaemonClient:
             self._writer = None
         if self._reader_task is not None:
             self._reader_task.cancel()
+
+
+class EventRecorder:
+    """Records events through the session's daemon (`rebench/record_event`), as the operator.
+
+    For the harness's own processes (the agent runner): the daemon is the session's only
+    writer, so these events reach live observers like every other. Thread-safe; a daemon
+    that went away is started again (it recovers the clock itself) and the event is sent again.
+    """
+
+    def __init__(self, home: Path, session_id: str, name: str) -> None:
+        self.home, self.session_id, self.name = home, session_id, name
+        self._lock = threading.Lock()
+        self._client: DaemonClient | None = None
+
+    def _connect(self) -> DaemonClient:
+        client = DaemonClient(ensure_daemon(self.home, self.session_id))
+        client.initialize(self.name, role="operator")
+        return client
+
+    def record(
+        self, kind: str, name: str, *, args: dict[str, Any] | None = None, result: dict[str, Any] | None = None
+    ) -> int:
+        params = {"kind": kind, "name": name, "args": args, "result": result}
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._client is None:
+                        self._client = self._connect()
+                    return self._client.request("rebench/record_event", params)["id"]
+                except (DaemonGone, OSError):
+                    self._drop()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(OSError):
+                self._client.close()
+            self._client = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()

@@ -5,6 +5,11 @@ JSON-RPC protocol on a Unix socket in the private state (mode 0600) and optional
 TCP (loopback by default, bearer token required), pushes events to observers, and
 stops itself when the session ends. Clients never lose anything by going away: calls
 in flight complete and are recorded. Run as `python -m session.daemon --home H ID`.
+
+Every client is bounded (session.limits): bytes and time of a partial line, requests in
+flight, unread output, connections, and on TCP a back-off after a wrong token with at
+most a few refusals a minute recorded one by one (the rest counted). Events pushed to a
+client are cut to what its role may see (session.visibility).
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ import logging
 import os
 import secrets
 import signal
+import socket
+import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from session import limits as lim
 from session import protocol as p
+from session import visibility
 from session.dispatch import Connection, Dispatcher
 from session.session import HOLDER_STOPPED, Session
 from session.sockets import reachable
@@ -31,6 +41,11 @@ log = logging.getLogger("rebench.daemon")
 
 EXIT_ALREADY_RUNNING = 3
 STOP_GRACE_S = 1.0
+# After the end, the daemon waits this long at most for its operator clients (the agent
+# runner records the agent's last output and its exit through it) to leave.
+OPERATOR_GRACE_S = 60.0
+# Server-side read buffer of a connection's stream (our own framing holds the lines).
+_STREAM_LIMIT = 64 * 1024
 
 
 def daemon_files(private: Path) -> dict[str, Path]:
@@ -49,8 +64,13 @@ class Daemon:
         self._background: set[asyncio.Future] = set()
         self._stopping = asyncio.Event()
         self.session: Session | None = None
+        self.limits = lim.Limits.from_env()
+        self.budget = lim.SharedBudget(self.limits.max_buffered_bytes)
+        self.refusals = lim.RefusalLog(self.limits.recorded_refusals_per_minute)
+        self._unauthenticated = 0
 
     async def run(self) -> int:
+        lim.keep_big_buffers_returnable()
         self.session = session = await asyncio.to_thread(Session.open, self.home, self.session_id)
         if not session.holding:
             await asyncio.to_thread(session.close)
@@ -66,7 +86,7 @@ class Daemon:
         tcp_address = None
         if self.tcp:
             server = await asyncio.start_server(
-                lambda r, w: self._connection(r, w, "tcp"), self.tcp[0], self.tcp[1], limit=p.MAX_MESSAGE_BYTES
+                lambda r, w: self._connection(r, w, "tcp"), self.tcp[0], self.tcp[1], limit=_STREAM_LIMIT
             )
             servers.append(server)
             host, port = server.sockets[0].getsockname()[:2]
@@ -81,6 +101,7 @@ class Daemon:
         for server in servers:
             server.close()
         await self._drain()
+        await self._record_suppressed_refusals(force=True)
         ended = (await asyncio.to_thread(session.clock)).ended
         files["info"].unlink(missing_ok=True)
         files["socket"].unlink(missing_ok=True)
@@ -94,7 +115,7 @@ class Daemon:
         try:
             with reachable(path) as address:
                 server = await asyncio.start_unix_server(
-                    lambda r, w: self._connection(r, w, "unix"), address, limit=p.MAX_MESSAGE_BYTES
+                    lambda r, w: self._connection(r, w, "unix"), address, limit=_STREAM_LIMIT
                 )
         finally:
             os.umask(old)
@@ -112,12 +133,17 @@ class Daemon:
         os.replace(path.with_suffix(".tmp"), path)
 
     async def _watch_end(self) -> None:
-        """Stop once the session has ended and the calls in flight have answered."""
+        """Stop once the session has ended, the calls in flight have answered and the operator's
+        clients have left (at most OPERATOR_GRACE_S); meanwhile record the counted refusals."""
         while True:
             await asyncio.sleep(0.5)
+            await self._record_suppressed_refusals()
             state = await asyncio.to_thread(self.session.clock)
             if state.ended and self.session.recorder.session()["ended_at"] is not None:
                 await self._drain()
+                deadline = time.monotonic() + OPERATOR_GRACE_S
+                while time.monotonic() < deadline and any(c.role == visibility.OPERATOR for c in self.connections):
+                    await asyncio.sleep(0.2)
                 await asyncio.sleep(STOP_GRACE_S)
                 self._stopping.set()
                 return
@@ -128,100 +154,156 @@ class Daemon:
             await asyncio.wait(pending, timeout=600)
 
     def _broadcast(self, event: dict[str, Any]) -> None:
-        message = p.notification("notifications/rebench/event", {"event": event})
+        """Push an event to each subscriber, as its role may see it."""
+        by_role: dict[str, dict[str, Any]] = {}
         for conn in list(self.connections):
             if conn.subscribed:
-                task = asyncio.ensure_future(self._safe_send(conn, message))
+                if conn.role not in by_role:
+                    shown = visibility.event(conn.role, self.session.env, event)
+                    by_role[conn.role] = p.notification("notifications/rebench/event", {"event": shown})
+                task = asyncio.ensure_future(self._safe_send(conn, by_role[conn.role]))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
 
     @staticmethod
     async def _safe_send(conn: Connection, message: dict[str, Any]) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
+        with contextlib.suppress(ConnectionError, RuntimeError, OSError):
             await conn.send(message)
 
     # -- one connection -----------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, transport: str) -> None:
         write_lock = asyncio.Lock()
+        limits = self.limits
+
+        queued = [0]  # bytes of messages waiting for the write lock
 
         async def send(message: dict[str, Any]) -> None:
-            async with write_lock:
-                writer.write(p.encode(message))
-                await writer.drain()
+            data = p.encode(message)
+            if writer.transport.get_write_buffer_size() + queued[0] + len(data) > limits.max_outgoing_bytes:
+                writer.transport.abort()  # a client that does not read what it is sent is let go
+                raise ConnectionError("the client does not read what it is sent")
+            queued[0] += len(data)
+            waiting = True
+            try:
+                async with write_lock:
+                    queued[0] -= len(data)
+                    waiting = False
+                    writer.write(data)
+                    await writer.drain()
+            finally:
+                if waiting:
+                    queued[0] -= len(data)
 
-        conn = Connection(transport, send)
+        conn = Connection(transport, send, peer_uid=_peer_uid(writer) if transport == "unix" else None)
         peer = writer.get_extra_info("peername")
+        if len(self.connections) >= limits.max_connections:
+            await self._safe_send(conn, p.error_reply(None, p.SERVER_BUSY, "too many connections; try again later"))
+            writer.transport.abort()
+            return
+        lines = lim.LineReader(reader, self.budget, limits)
         requests: set[asyncio.Task] = set()
+        slots = asyncio.Semaphore(limits.max_in_flight)
         self.connections.add(conn)
         try:
-            if transport == "tcp" and not await self._authenticate(reader, conn, peer):
+            if transport == "tcp" and not await self._authenticate(lines, conn, peer):
                 return
-            while (line := await self._read_line(reader, conn)) is not None:
+            while True:
+                try:
+                    line = await lines.next_line()
+                except lim.LineTooLong:
+                    error = p.error_reply(None, p.MESSAGE_TOO_LARGE, f"message over {limits.max_line_bytes} bytes")
+                    await self._safe_send(conn, error)
+                    continue
+                except lim.LineStalled:
+                    error = f"a message did not end within {limits.partial_line_s:g} s; closing"
+                    await self._safe_send(conn, p.error_reply(None, p.PARSE_ERROR, error))
+                    return
+                except lim.BufferFull:
+                    await self._safe_send(conn, p.error_reply(None, p.SERVER_BUSY, "the server is busy; closing"))
+                    return
+                if line is None:
+                    break
                 if not line.strip():
                     continue
+                await slots.acquire()  # at most max_in_flight answered at once: reading waits
                 task = asyncio.create_task(self._answer(line, conn))
                 requests.add(task)
                 task.add_done_callback(requests.discard)
+                task.add_done_callback(lambda _: slots.release())
             if requests:
                 await asyncio.wait(requests)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass
         finally:
             self.connections.discard(conn)
+            held = len(lines._buf)
+            lines.release()
             with contextlib.suppress(Exception):
                 writer.close()
+            if held > 2**20:
+                lim.release_free_memory()
 
     async def _answer(self, line: bytes, conn: Connection) -> None:
         reply = await self.dispatcher.handle_line(line, conn)
         if reply is not None:
             await self._safe_send(conn, reply)
 
-    async def _read_line(self, reader: asyncio.StreamReader, conn: Connection) -> bytes | None:
-        """The next line, or None at the end; an oversized line is answered and skipped."""
-        while True:
-            try:
-                return await reader.readuntil(b"\n")
-            except asyncio.IncompleteReadError as exc:
-                return exc.partial if exc.partial.strip() else None
-            except asyncio.LimitOverrunError as exc:
-                await self._skip_oversized(reader, exc.consumed)
-                error = p.error_reply(None, p.MESSAGE_TOO_LARGE, f"message over {p.MAX_MESSAGE_BYTES} bytes")
-                await self._safe_send(conn, error)
+    async def _authenticate(self, lines: lim.LineReader, conn: Connection, peer: Any) -> bool:
+        """TCP clients must first send `authenticate` with the daemon's token.
 
-    @staticmethod
-    async def _skip_oversized(reader: asyncio.StreamReader, consumed: int) -> None:
-        await reader.readexactly(consumed)
-        while True:
-            try:
-                await reader.readuntil(b"\n")
-                return
-            except asyncio.LimitOverrunError as exc:
-                await reader.readexactly(exc.consumed)
-
-    async def _authenticate(self, reader: asyncio.StreamReader, conn: Connection, peer: Any) -> bool:
-        """TCP clients must first send `authenticate` with the daemon's token."""
+        A wrong token is answered only after a back-off; at most a few connections may be
+        unauthenticated at once; a few refusals a minute are recorded one by one, the rest
+        counted and recorded together.
+        """
+        if self._unauthenticated >= self.limits.max_unauthenticated:
+            await self._refused(conn, peer, "too many unauthenticated connections", None)
+            return False
+        self._unauthenticated += 1
         try:
-            line = await asyncio.wait_for(reader.readuntil(b"\n"), timeout=10)
-            message = p.parse(line)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, p.ProtocolError):
-            message = None
-        token = (message.params.get("token") if message and message.method == "authenticate" else None) or ""
-        ok = isinstance(token, str) and hmac.compare_digest(token.encode(), self.token.encode())
-        if message is not None and message.id is not None:
-            reply = (
-                p.result_reply(message.id, {"authenticated": True})
-                if ok
-                else p.error_reply(message.id, p.UNAUTHORIZED, "unauthorized: send `authenticate` with the token")
-            )
-            await self._safe_send(conn, reply)
-        elif not ok:
-            await self._safe_send(conn, p.error_reply(None, p.UNAUTHORIZED, "unauthorized"))
-        if not ok:
+            try:
+                line = await asyncio.wait_for(lines.next_line(), timeout=10)
+                message = p.parse(line) if line else None
+            except (TimeoutError, lim.LineTooLong, lim.LineStalled, lim.BufferFull, p.ProtocolError):
+                message = None
+            token = (message.params.get("token") if message and message.method == "authenticate" else None) or ""
+            ok = isinstance(token, str) and hmac.compare_digest(token.encode(), self.token.encode())
+            if ok:
+                if message.id is not None:
+                    await self._safe_send(conn, p.result_reply(message.id, {"authenticated": True}))
+                return True
+            await asyncio.sleep(self.limits.auth_backoff_s)
             reason = "missing" if not token else "wrong"
+            await self._refused(conn, peer, reason, message.id if message is not None else None)
+            return False
+        finally:
+            self._unauthenticated -= 1
+
+    async def _refused(self, conn: Connection, peer: Any, reason: str, request_id: Any) -> None:
+        await self._safe_send(
+            conn, p.error_reply(request_id, p.UNAUTHORIZED, "unauthorized: send `authenticate` with the token")
+        )
+        if self.refusals.admit():
             await asyncio.to_thread(
                 self.session.record, "security", "auth_refused", client="tcp", args={"peer": str(peer), "token": reason}
             )
-        return ok
+
+    async def _record_suppressed_refusals(self, *, force: bool = False) -> None:
+        count = self.refusals.take_suppressed(force=force)
+        if count:
+            await asyncio.to_thread(
+                self.session.record, "security", "auth_refused_counted", client="tcp", args={"count": count}
+            )
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    """The account of a Unix-socket peer (SO_PEERCRED)."""
+    sock = writer.get_extra_info("socket")
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
 
 
 def main(argv: list[str] | None = None) -> int:

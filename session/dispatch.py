@@ -4,26 +4,36 @@ Method names and shapes follow MCP: `initialize`, `ping`, `tools/list`, `tools/c
 plus `rebench/subscribe` for live observers. Every transport (Unix socket, TCP, the
 stdio bridge through the daemon) ends here, so a human's client and an agent get the
 same tools under the same policy.
+
+Roles: `participant` (the default), `observer` (read-only) and `operator`: the harness's
+own clients (the agent runner, the SSH server), which may record events of their own
+(`rebench/record_event`) and see everything. Only a Unix-socket peer running as the
+daemon's own account (or root) may be an operator: when the session is isolated, the
+participant's processes run under another account and cannot claim it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from session import protocol as p
+from session import visibility
 from session.session import Session
 from session.tools import REGISTRY, ToolResult
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-ROLES = ("participant", "observer")
+ROLES = visibility.ROLES
 PROGRESS_INTERVAL_S = 1.0
+# Event kinds only the session itself records (a tool's events come from its call).
+_RESERVED_KINDS = ("tool",)
 
 
 @dataclass(eq=False)
@@ -37,10 +47,16 @@ class Connection:
     protocol_version: str | None = None
     subscribed: bool = False
     calls_in_flight: set[asyncio.Task] = field(default_factory=set)
+    peer_uid: int | None = None  # the peer's account, for Unix-socket connections
 
     @property
     def label(self) -> str:
-        return f"{self.transport}:{self.client_name or 'client'}" + (":observer" if self.role == "observer" else "")
+        suffix = f":{self.role}" if self.role != visibility.PARTICIPANT else ""
+        return f"{self.transport}:{self.client_name or 'client'}{suffix}"
+
+    @property
+    def may_operate(self) -> bool:
+        return self.transport == "unix" and self.peer_uid is not None and self.peer_uid in (0, os.geteuid())
 
 
 def mcp_tool_result(result: ToolResult) -> dict[str, Any]:
@@ -96,6 +112,10 @@ class Dispatcher:
             raise p.ProtocolError(p.INVALID_PARAMS, f"rebench/role must be one of {ROLES}")
         if conn.role == "observer" and role != "observer":
             raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only and cannot become a participant")
+        if role == visibility.OPERATOR and not conn.may_operate:
+            raise p.ProtocolError(
+                p.INVALID_PARAMS, "the operator role is only for the harness's own account, over the Unix socket"
+            )
         conn.role = role
         s = self.session
         return {
@@ -124,9 +144,7 @@ class Dispatcher:
         if not isinstance(arguments, dict):
             raise p.ProtocolError(p.INVALID_PARAMS, "tools/call `arguments` must be an object")
         token = (message.params.get("_meta") or {}).get("progressToken")
-        call = asyncio.to_thread(
-            self.session.call, name, arguments, client=conn.label, read_only=conn.role == "observer"
-        )
+        call = asyncio.to_thread(self.session.call, name, arguments, client=conn.label, role=conn.role)
         # The call runs to completion even if this client goes away: it is recorded either way.
         task = asyncio.ensure_future(call)
         conn.calls_in_flight.add(task)
@@ -157,12 +175,27 @@ class Dispatcher:
 
     async def clock(self, message: p.Message, conn: Connection) -> dict[str, Any]:
         """The clock alone, unrecorded: front ends poll it to keep their display in sync."""
-        state = await asyncio.to_thread(self.session.clock)
+        state = await asyncio.to_thread(self.session.reported_clock)
         return state.to_json()
+
+    async def record_event(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        """An event the harness's own clients saw (an agent's output, an SSH connection), recorded
+        by the daemon like every other event, and pushed to live observers."""
+        if conn.role != visibility.OPERATOR:
+            raise p.ProtocolError(p.INVALID_PARAMS, "rebench/record_event is for operator connections")
+        params = message.params
+        kind, name = params.get("kind"), params.get("name")
+        if not all(isinstance(v, str) and 0 < len(v) <= 100 for v in (kind, name)) or kind in _RESERVED_KINDS:
+            raise p.ProtocolError(p.INVALID_PARAMS, "record_event needs a `kind` and a `name` (text; not a tool's)")
+        args, result = params.get("args"), params.get("result")
+        if not all(v is None or isinstance(v, dict) for v in (args, result)):
+            raise p.ProtocolError(p.INVALID_PARAMS, "record_event's `args` and `result` must be objects")
+        event_id = await asyncio.to_thread(self.session.record, kind, name, client=conn.label, args=args, result=result)
+        return {"id": event_id}
 
     async def record_cast(self, message: p.Message, conn: Connection) -> dict[str, Any]:
         """Store a shell recording (asciinema v2) that a participant's front end made."""
-        if conn.role == "observer":
+        if conn.role == visibility.OBSERVER:
             raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only")
         cast = message.params.get("cast")
         started, ended = message.params.get("started_wall"), message.params.get("ended_wall")
@@ -180,4 +213,5 @@ _METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]
     "rebench/subscribe": Dispatcher.subscribe,
     "rebench/clock": Dispatcher.clock,
     "rebench/record_cast": Dispatcher.record_cast,
+    "rebench/record_event": Dispatcher.record_event,
 }

@@ -2,13 +2,20 @@
 
 Pure functions only: turning bytes into a request or an error reply, and building
 replies. No sockets here, so every malformed input can be tested directly.
+
+JSON has no NaN or Infinity (nor numbers too big for a float): a request carrying one is
+refused here with −32602 (or −32700 if it is not even a request), so it never reaches a
+tool. Nesting deeper than `MAX_DEPTH` is refused with −32700 before anything else.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from session.validation import NonFinite, first_problem, nesting_exceeds
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -17,8 +24,11 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 UNAUTHORIZED = -32001  # implementation-defined server error range
 MESSAGE_TOO_LARGE = -32002
+SERVER_BUSY = -32003  # too many connections, or too many bytes held for clients
 
 MAX_MESSAGE_BYTES = 4 * 2**20
+# MCP messages nest a few levels; this leaves ample room and keeps parsing off the stack's edge.
+MAX_DEPTH = 64
 # Handshake-era MCP versions we answer `initialize` with (newest first).
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 SERVER_INFO = {"name": "rebench-tui", "version": "0.1.0"}
@@ -66,16 +76,31 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int) and not isinstance(value, bool))
 
 
+def _float(text: str) -> float | NonFinite:
+    value = float(text)
+    return value if math.isfinite(value) else NonFinite(text)
+
+
+def loads(line: bytes) -> Any:
+    """The JSON value of one line; non-finite numbers come back as `NonFinite` markers."""
+    try:
+        data = json.loads(line.decode("utf-8"), parse_constant=NonFinite, parse_float=_float)
+    except UnicodeDecodeError:
+        raise ProtocolError(PARSE_ERROR, "message is not valid UTF-8") from None
+    except RecursionError:
+        raise ProtocolError(PARSE_ERROR, f"message nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise ProtocolError(PARSE_ERROR, f"message is not valid JSON: {exc}") from None
+    if nesting_exceeds(data, MAX_DEPTH):
+        raise ProtocolError(PARSE_ERROR, f"message nests deeper than {MAX_DEPTH} levels")
+    return data
+
+
 def parse(line: bytes) -> Message | None:
     """One line to a request or notification; raises ProtocolError; None for a reply to us."""
     if len(line) > MAX_MESSAGE_BYTES:
         raise ProtocolError(MESSAGE_TOO_LARGE, f"message over {MAX_MESSAGE_BYTES} bytes")
-    try:
-        data = json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ProtocolError(PARSE_ERROR, "message is not valid UTF-8") from None
-    except ValueError as exc:
-        raise ProtocolError(PARSE_ERROR, f"message is not valid JSON: {exc}") from None
+    data = loads(line)
     if isinstance(data, list):
         raise ProtocolError(INVALID_REQUEST, "batches are not supported (MCP sends one message per line)")
     if not isinstance(data, dict):
@@ -95,4 +120,6 @@ def parse(line: bytes) -> Message | None:
         params = {}
     if not isinstance(params, dict):
         raise ProtocolError(INVALID_PARAMS, "params must be an object", request_id)
+    if (problem := first_problem(data, MAX_DEPTH)) is not None:
+        raise ProtocolError(INVALID_PARAMS, f"invalid message: {problem}", request_id)
     return Message(method, params, request_id, "id" not in data)

@@ -145,7 +145,7 @@ def load_sessions(home: Path) -> list[SessionScores]:
 
     out = []
     for sid in list_session_ids(home):
-        recorder = Recorder(session_paths(home, sid).database)
+        recorder = Recorder(session_paths(home, sid).database, readonly=True)
         try:
             row = recorder.session()
             scores = [(r["working_s"], r["normalized"]) for r in recorder.scores()]

@@ -5,10 +5,18 @@ it. The process that wins the holder lock keeps the clock: it writes a heartbeat
 takes the periodic snapshots and ends the session when time runs out. When a holder
 dies, the next one records the gap since its last heartbeat as an `outage` pause, so
 working time is off by at most one heartbeat interval.
+
+Record before acting: every action's event is committed before the action starts
+(`status: started`) and completed with its result after; every row an action writes (a
+note, a score, a snapshot, a pause...) names that event, and the recording refuses one
+that does not. A session opened without holding it only reads: it never writes, and
+never ends the session as a side effect of looking at it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import fcntl
 import getpass
@@ -20,26 +28,25 @@ import sqlite3
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from environments.base import Environment
 from environments.calibration import CalibrationLookup, find_calibration
 from environments.hardware import hardware
 from environments.registry import every_protected_path, load_environment
-from recorder.snapshots import SnapshotRepo
-from recorder.store import Recorder
-from session import heldout_review
+from recorder.snapshots import SnapshotError, SnapshotRepo
+from recorder.store import ReadOnlyRecording, Recorder, Tx, cast_row, snapshot_row
+from session import heldout_review, orphans, visibility
 from session.aggregate import aggregate
 from session.clock import ClockState, TimeSource, clock_state
 from session.freezing import PAUSE_GROUPS, Freezing
 from session.isolation import Confinement, ResourceProfile
 from session.layout import SessionPaths, new_session_id, session_paths
 from session.resources import ResourceSampler
-from session.tools import REGISTRY, InvalidArguments, ToolError, ToolResult, UnknownTool
+from session.tools import REGISTRY, InvalidArguments, Tool, ToolError, ToolResult, UnknownTool
+from session.validation import MAX_ARGUMENT_DEPTH, FiniteValidator, first_problem, recordable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,11 @@ KINDS = ("human", "agent")
 
 class SessionError(RuntimeError):
     pass
+
+
+# The event of the action this thread is carrying out: (session object id, event id).
+# Rows the action writes (a snapshot during a score, the pause of a `pause`) name it.
+_CURRENT_EVENT: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("event", default=None)
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -82,6 +94,7 @@ class Session:
         self.snapshot_interval_s: float = row["snapshot_interval_s"]
         self.env: Environment = load_environment(self.env_id)
         self.snapshots = SnapshotRepo(paths.snapshot_git, paths.workspace)
+        self.process_groups = orphans.ProcessGroups(paths.private, paths.workspace)
         self.calibration, calibration_changed = self._calibration(may_switch=hold)
         recorded = recorder.meta("confinement")
         self.confinement: Confinement = (
@@ -98,6 +111,7 @@ class Session:
         self._stop = threading.Event()
         self._lock_file = None
         self._ticker: threading.Thread | None = None
+        self._heart: threading.Thread | None = None
         # Called (from any thread) with each recorded event, e.g. to push it to live observers.
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._sampler: ResourceSampler | None = None
@@ -106,14 +120,17 @@ class Session:
         if self.holding:
             self.confinement.ensure(self.id)
             self._recover_outage()
-            self._stop_orphans()
+            self._reap_orphans()
+            self._stop_orphaned_groups()
             if calibration_changed:
                 self._record_calibration()
             state = self.clock()
             self.freezing.reconcile(paused=not state.running and not state.ended)
             self._ticker = threading.Thread(target=self._tick_loop, name="session-clock", daemon=True)
             self._ticker.start()
-        self.check_end()
+            self._heart = threading.Thread(target=self._beat_loop, name="session-heartbeat", daemon=True)
+            self._heart.start()
+            self.check_end()
 
     # -- creating and opening ------------------------------------------------------------
     @classmethod
@@ -186,19 +203,21 @@ class Session:
             shutil.rmtree(paths.root, ignore_errors=True)
             raise
         session = cls(home, paths, recorder, hold=hold, time_source=time_source)
-        session.take_snapshot("start")
         session._record_lifecycle("created", {"env": env_id, "scale": scale, "kind": kind})
         session._record_lifecycle("confinement", confinement.to_json())
+        session.take_snapshot("start")
         if confinement.warning:
             log.warning("session %s: %s", session.id, confinement.warning)
         return session
 
     @classmethod
     def open(cls, home: Path, session_id: str, *, hold: bool = True, time_source: TimeSource | None = None) -> Session:
+        """Open a session; `hold=False` opens it for reading only (its daemon does all writing)."""
         paths = session_paths(home, session_id)
         if not paths.database.exists():
             raise SessionError(f"no session {session_id!r} under {home}")
-        return cls(home, paths, Recorder(paths.database), hold=hold, time_source=time_source)
+        recorder = Recorder(paths.database, readonly=not hold)
+        return cls(home, paths, recorder, hold=hold, time_source=time_source)
 
     def close(self, pause_reason: str | None = None) -> None:
         """Stop holding the clock cleanly (no outage), then close the recording.
@@ -209,12 +228,22 @@ class Session:
         self._stop.set()
         if self._ticker:
             self._ticker.join()
+        if self._heart:
+            self._heart.join()
         if self._sampler:
             self._sampler.close()
         if self.holding:
             if pause_reason and self.clock().running:
-                self.recorder.open_pause(self.time.now(), pause_reason)
-                self.freezing.hold("pause", PAUSE_GROUPS)
+                now = self.time.now()
+                pause = {"start_wall": now, "reason": pause_reason}
+                self.record(
+                    "lifecycle",
+                    "holder_stopped",
+                    wall=now,
+                    result={"pause": pause_reason},
+                    effect=lambda tx, eid: tx.insert("pauses", pause, eid),
+                )
+                self.freezing.hold("pause", PAUSE_GROUPS)  # no work while nobody keeps the clock
             self.recorder.set_heartbeat(None, None, self.time.now())
             self._release_holder()
         self.recorder.close()
@@ -247,20 +276,82 @@ class Session:
             self._lock_file = None
 
     def _recover_outage(self) -> None:
-        """A heartbeat left by a holder that did not close cleanly: its silence was an outage."""
+        """A heartbeat left by a holder that did not close cleanly: its silence was an outage.
+
+        Each repair is recorded with its event in one transaction: the outage pause, the
+        pause a stopped holder left, the actions a dead holder left `started` (interrupted).
+        """
         beat = self.recorder.heartbeat()
         now = self.time.now()
         if beat and beat["holder"] is not None:
-            state = clock_state(self.recorder.session(), self.recorder.pauses(), beat["wall"])
-            if state.running and now > beat["wall"]:
-                self.recorder.add_closed_pause(beat["wall"], now, "outage", "holder restarted")
-                self._record_lifecycle(
-                    "outage", {"from": beat["wall"], "to": now, "seconds": round(now - beat["wall"], 3)}
+            alive = self._last_alive(beat["wall"], now)
+            state = clock_state(self.recorder.session(), self.recorder.pauses(), alive)
+            if state.running and now > alive:
+                pause = {"start_wall": alive, "end_wall": now, "reason": "outage"}
+
+                def outage(tx: Tx, event_id: int) -> None:
+                    tx.insert(
+                        "pauses", {**pause, "resume_reason": "holder restarted", "end_event_id": event_id}, event_id
+                    )
+
+                self.record(
+                    "lifecycle",
+                    "outage",
+                    wall=now,
+                    result={"from": alive, "to": now, "seconds": round(now - alive, 3)},
+                    effect=outage,
                 )
+        if self.recorder.query("select 1 from events where status = 'started' limit 1"):
+            reason = "interrupted: the daemon holding the session stopped before this finished"
+
+            def interrupt(tx: Tx, event_id: int) -> None:
+                tx.set_event_result(event_id, {"events": tx.interrupt_started(reason, but=event_id)})
+
+            self.record("lifecycle", "interrupted", wall=now, effect=interrupt)
         self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
         pause = self._open_pause()
         if pause is not None and pause["reason"] == HOLDER_STOPPED:
-            self.recorder.close_pause(pause["id"], now, "holder restarted")
+            self.record(
+                "lifecycle",
+                "holder_restarted",
+                wall=now,
+                result={"pause": pause["id"]},
+                effect=lambda tx, eid: tx.close_pause(pause["id"], now, "holder restarted", eid),
+            )
+
+    def _last_alive(self, heartbeat: float, now: float) -> float:
+        """When the last holder was last known alive: its heartbeat, or the end of the last call
+        it answered, if later. A working time it told a client is never taken back by the outage."""
+        (row,) = self.recorder.query(
+            "select max(wall + coalesce(duration_ms, 0) / 1000.0) as done from events where kind = 'tool'"
+        )
+        answered = row["done"] if row["done"] is not None else heartbeat
+        return min(max(heartbeat, answered), now)
+
+    def reported_clock(self) -> ClockState:
+        """The clock as told to a client outside a tool call: the heartbeat first says the holder
+        was alive at that moment, so an outage after it never takes back time already shown."""
+        now = self.time.now()
+        if self.holding:
+            self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
+        return clock_state(self.recorder.session(), self.recorder.pauses(), now)
+
+    def _reap_orphans(self) -> None:
+        """End what a previous holder left running (scorers, `run` commands) and its verdict files,
+        recorded like any action: the event first, then the killing, then what was done."""
+        if not orphans.pending(self.paths.private):
+            return
+        with self.action("lifecycle", "orphans") as outcome:
+            outcome["result"] = orphans.reap(self.paths.private)
+
+    def _beat_loop(self) -> None:
+        """The heartbeat alone, so that nothing slow (a snapshot, a resource sample, the end's
+        final snapshot) can delay it: a SIGKILL loses at most one interval of working time."""
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), self.time.now())
+            except Exception:
+                log.exception("heartbeat failed")
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -313,8 +404,14 @@ class Session:
             if self.recorder.session()["started_at"] is not None:
                 return False
             now = self.time.now()
-            self.recorder.update_session(started_at=now)
-            self._record_lifecycle("clock_started", {})
+            self.record(
+                "lifecycle",
+                "clock_started",
+                wall=now,
+                working_s=0.0,
+                result={},
+                effect=lambda tx, eid: tx.update_session({"started_at": now}),
+            )
             self.freezing.release("pause", PAUSE_GROUPS)
             return True
 
@@ -325,7 +422,7 @@ class Session:
                 raise ToolError("the session has ended")
             if not state.started or not state.running:
                 raise ToolError(f"the clock is already paused ({state.paused_reason})")
-            self.recorder.open_pause(self.time.now(), reason)
+            self.recorder.open_pause(self.time.now(), reason, event_id=self.current_event())
             self.freezing.hold("pause", PAUSE_GROUPS)
         return self.clock()
 
@@ -339,7 +436,7 @@ class Session:
             pause = self._open_pause()
             if pause is None:
                 raise ToolError("the clock is already running")
-            self.recorder.close_pause(pause["id"], self.time.now(), reason)
+            self.recorder.close_pause(pause["id"], self.time.now(), reason, event_id=self.current_event())
             self.freezing.release("pause", PAUSE_GROUPS)
         return self.clock()
 
@@ -359,14 +456,15 @@ class Session:
         return current, False
 
     def _record_calibration(self) -> None:
-        """Record the calibration in use, and normalize the logged scores with it."""
-        self.recorder.set_meta("calibration", self.calibration.to_json())
-        renormalized = 0
-        for row in self.recorder.scores():
-            if row["valid"] and row["raw"] is not None:
-                self.recorder.set_score_normalized(row["id"], self.normalize(row["raw"]))
-                renormalized += 1
-        self._record_lifecycle("calibration", {**self.calibration.to_json(), "scores_renormalized": renormalized})
+        """Record the calibration in use, then normalize the logged scores with it."""
+        with self.action("lifecycle", "calibration") as outcome:
+            self.recorder.set_meta("calibration", self.calibration.to_json())
+            renormalized = 0
+            for row in self.recorder.scores():
+                if row["valid"] and row["raw"] is not None:
+                    self.recorder.set_score_normalized(row["id"], self.normalize(row["raw"]))
+                    renormalized += 1
+            outcome["result"] = {**self.calibration.to_json(), "scores_renormalized": renormalized}
 
     # -- scores --------------------------------------------------------------------------
     def normalize(self, raw: float) -> float | None:
@@ -382,41 +480,164 @@ class Session:
         raw = aggregate(raws, self.env.aggregation)
         return raw, None if raw is None else self.normalize(raw)
 
+    # -- events before actions -----------------------------------------------------------
+    def current_event(self) -> int:
+        """The event of the action under way in this thread: the rows it writes name it."""
+        current = _CURRENT_EVENT.get()
+        if current is None or current[0] != id(self):
+            raise SessionError("a side effect outside of a recorded action (a bug: record its event first)")
+        return current[1]
+
+    @contextlib.contextmanager
+    def action(self, kind: str, name: str, *, client: str = "", args: Any = None) -> Iterator[dict[str, Any]]:
+        """Record that an action is about to happen, let it happen, then complete its event.
+
+        Within an action already under way (a snapshot during a score) the rows join that
+        action's event. Otherwise the event is committed first (`started`), and completed with
+        the dict the block filled in (`result`), or with the error if the block raised.
+        """
+        current = _CURRENT_EVENT.get()
+        if current is not None and current[0] == id(self):
+            yield {}
+            return
+        wall = self.time.now()
+        started = time.monotonic()
+        event_id = self._begin(kind, name, wall=wall, client=client, args=args)
+        token = _CURRENT_EVENT.set((id(self), event_id))
+        outcome: dict[str, Any] = {}
+        try:
+            yield outcome
+        except BaseException as exc:
+            self._complete(
+                event_id, kind, name, wall, client, args, {"error": f"{type(exc).__name__}: {exc}"}, True, started
+            )
+            raise
+        finally:
+            _CURRENT_EVENT.reset(token)
+        self._complete(
+            event_id, kind, name, wall, client, args, outcome.get("result"), False, started, outcome.get("effect")
+        )
+
+    def _begin(self, kind: str, name: str, *, wall: float, client: str, args: Any) -> int:
+        working_s = clock_state(self.recorder.session(), self.recorder.pauses(), wall).working_s
+        event_id = self.recorder.begin_event(
+            wall=wall, working_s=working_s, kind=kind, name=name, client=client, args=args
+        )
+        self._tell(
+            {
+                "id": event_id,
+                "kind": kind,
+                "name": name,
+                "wall": wall,
+                "working_s": working_s,
+                "client": client,
+                "args": args,
+                "status": "started",
+            }
+        )
+        return event_id
+
+    def _complete(
+        self,
+        event_id: int,
+        kind: str,
+        name: str,
+        wall: float,
+        client: str,
+        args: Any,
+        result: Any,
+        is_error: bool,
+        started: float,
+        effect: Any = None,
+    ) -> None:
+        duration_ms = round((time.monotonic() - started) * 1000, 3)
+        self.recorder.complete_event(event_id, result=result, is_error=is_error, duration_ms=duration_ms, effect=effect)
+        working_s = clock_state(self.recorder.session(), self.recorder.pauses(), wall).working_s
+        self._tell(
+            {
+                "id": event_id,
+                "kind": kind,
+                "name": name,
+                "wall": wall,
+                "working_s": working_s,
+                "client": client,
+                "args": args,
+                "result": result,
+                "is_error": is_error,
+                "duration_ms": duration_ms,
+                "status": "done",
+            }
+        )
+
+    def _tell(self, event: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed")
+
     # -- snapshots and ending ------------------------------------------------------------
     def take_snapshot(self, trigger: str) -> dict[str, Any]:
-        info = self.snapshots.take(f"{trigger} ({self.id})")
-        if self.env.uses_heldout_corpus and info.changed and trigger != "start":  # "start": the harness's files
+        """Snapshot the workspace within its budget and record it: complete, partial or skipped.
+
+        Never raises for the workspace's sake (too many files, files changing, a stale lock,
+        a git error): whatever happened is recorded with the reason, and the next one works.
+        """
+        with self.action("snapshot", trigger) as outcome:
+            try:
+                info = self.snapshots.take(f"{trigger} ({self.id})")
+                commit, status, reason = info.commit, info.status, info.reason
+            except (SnapshotError, OSError) as exc:
+                if _disk_full(exc):
+                    raise
+                log.warning("snapshot %s of %s failed: %s", trigger, self.id, exc)
+                info, commit, status, reason = None, self.snapshots.head(), "skipped", f"git failed: {exc}"
+            now = self.time.now()
+            row = snapshot_row(
+                wall=now,
+                working_s=self.clock().working_s,
+                trigger=trigger,
+                commit_sha=commit,
+                files_changed=info.files_changed if info else 0,
+                changed=info.changed if info else [],
+                left_out=info.left_out if info else [],
+                duration_ms=info.duration_ms if info else 0.0,
+                status=status,
+                reason=reason,
+            )
+            snapshot_id = self.recorder.add_snapshot_row(row, event_id=self.current_event())
+            summary = {
+                "id": snapshot_id,
+                "commit": commit,
+                "trigger": trigger,
+                "status": status,
+                "reason": reason,
+                "files_changed": row["files_changed"],
+                "left_out": info.left_out if info else [],
+                "duration_ms": row["duration_ms"],
+            }
+            if info and info.cleared_locks:
+                summary["cleared_locks"] = info.cleared_locks
+            outcome["result"] = {k: v for k, v in summary.items() if k != "left_out"}
+        if self.env.uses_heldout_corpus and info and info.changed and trigger != "start":  # start: our files
             for flag in heldout_review.review_files(self.workspace, info.changed):
                 self.record("review", "heldout_touched", client="harness", args={"where": "workspace", **flag})
-        state = self.clock()
-        snapshot_id = self.recorder.add_snapshot(
-            wall=self.time.now(),
-            working_s=state.working_s,
-            trigger=trigger,
-            commit_sha=info.commit,
-            files_changed=info.files_changed,
-            changed=info.changed,
-            left_out=info.left_out,
-            duration_ms=info.duration_ms,
-        )
-        return {
-            "id": snapshot_id,
-            "commit": info.commit,
-            "trigger": trigger,
-            "files_changed": info.files_changed,
-            "left_out": info.left_out,
-            "duration_ms": info.duration_ms,
-        }
+        return summary
 
     def check_end(self) -> ClockState:
+        """End a session whose time ran out. A session opened for reading never changes it."""
         state = self.clock()
-        if state.ended and self.recorder.session()["ended_at"] is None:
+        if not self.recorder.readonly and state.ended and self.recorder.session()["ended_at"] is None:
             self.finish(state.end_reason or "budget")
             state = self.clock()
         return state
 
     def finish(self, reason: str) -> dict[str, Any]:
-        """End the session once: final snapshot, final score from the log, the end recorded."""
+        """End the session once: final snapshot, final score from the log, the end recorded.
+
+        The `ended` event is committed first; the final snapshot names it; the session row,
+        the closing of an open pause and the event's result are written in one transaction.
+        """
         with self._end_lock:
             row = self.recorder.session()
             if row["ended_at"] is not None:
@@ -426,16 +647,19 @@ class Session:
                     "final_normalized": row["final_normalized"],
                 }
             state = self.clock()
-            stopped = self.stop_work()
-            snapshot = self.take_snapshot("submit" if reason == "submitted" else "final")
+            now = self.time.now()
+            event_id = self._begin("lifecycle", "ended", wall=now, client="", args={"reason": reason})
+            started = time.monotonic()
+            stopped = self.stop_work()  # nothing of the participant's may change the workspace after the end
+            token = _CURRENT_EVENT.set((id(self), event_id))
+            try:
+                snapshot = self.take_snapshot("submit" if reason == "submitted" else "final")
+            finally:
+                _CURRENT_EVENT.reset(token)
             raw, normalized = self.best()
             if raw is None and self.calibration.calibration is not None:
                 raw, normalized = self.calibration.calibration.start, 0.0  # no valid score: the start's
             now = self.time.now()
-            pause = self._open_pause()
-            if pause is not None:
-                self.recorder.close_pause(pause["id"], now, "session ended")
-            self.recorder.update_session(ended_at=now, end_reason=reason, final_raw=raw, final_normalized=normalized)
             summary = {
                 "reason": reason,
                 "final_raw": raw,
@@ -444,26 +668,29 @@ class Session:
                 "snapshot": snapshot["id"],
                 "processes_killed": stopped,
             }
-            self._record_lifecycle("ended", summary)
+
+            def end(tx: Tx, eid: int) -> None:
+                if (pause_id := tx.open_pause_id()) is not None:
+                    tx.close_pause(pause_id, now, "session ended", eid)
+                tx.update_session(
+                    {"ended_at": now, "end_reason": reason, "final_raw": raw, "final_normalized": normalized}
+                )
+
+            self._complete(event_id, "lifecycle", "ended", now, "", {"reason": reason}, summary, False, started, end)
             self.confinement.release()
             return summary
 
-    def _stop_orphans(self) -> None:
-        """A new holder owns no scoring yet: whatever runs in the scoring groups was left by a
-        holder that died mid-scoring (its part, its judge); kill it and say so."""
-        killed = {}
-        for group in ("scoring", "judge"):
-            if pids := self.confinement.group_pids(group):
+    def _stop_orphaned_groups(self) -> None:
+        """A new holder owns no scoring yet: whatever runs in the scoring groups (found by cgroup, so
+        `setsid` children too) was left by a holder that died mid-scoring; kill it, recorded first."""
+        left = {g: len(pids) for g in ("scoring", "judge") if (pids := self.confinement.group_pids(g))}
+        if not left:
+            return
+        with self.action("lifecycle", "orphans") as outcome:
+            for group in left:
                 self.confinement.kill(group)
                 self.confinement.thaw(group)
-                killed[group] = len(pids)
-        stale = list((self.paths.env_private / "score-results").glob("*.json*"))
-        for path in stale:
-            path.unlink(missing_ok=True)
-        if killed or stale:
-            self._record_lifecycle(
-                "orphans_stopped", {"processes_killed": killed, "stale_verdicts_removed": len(stale)}
-            )
+            outcome["result"] = {"processes_killed": left, "by": "cgroup"}
 
     def stop_work(self) -> dict[str, int]:
         """At the end: kill every process the participant's work left (commands, the shell, a
@@ -486,50 +713,84 @@ class Session:
             self.record("review", "heldout_touched", client="harness", args={"where": where, "markers": found})
 
     def record_cast(self, started_wall: float, ended_wall: float, cast: str, client: str) -> int:
-        """Store a shell recording and an event pointing at it."""
+        """Store a shell recording and the event pointing at it, in one transaction."""
         self.review_text("shell", cast)
         working_s = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall).working_s
-        cast_id = self.recorder.add_cast(started_wall, ended_wall, working_s, cast)
-        self.record(
-            "shell",
-            "cast",
-            wall=ended_wall,
-            client=client,
-            result={"cast_id": cast_id, "seconds": round(ended_wall - started_wall, 3), "bytes": len(cast)},
-        )
-        return cast_id
+        row = cast_row(started_wall, ended_wall, working_s, cast)
+        found: dict[str, int] = {}
+
+        def store(tx: Tx, event_id: int) -> None:
+            found["cast_id"] = tx.insert("casts", row, event_id)
+            tx.set_event_result(
+                event_id,
+                {"cast_id": found["cast_id"], "seconds": round(ended_wall - started_wall, 3), "bytes": len(cast)},
+            )
+
+        self.record("shell", "cast", wall=ended_wall, client=client, effect=store)
+        return found["cast_id"]
 
     # -- tools ---------------------------------------------------------------------------
     def record(self, kind: str, name: str, **fields: Any) -> int:
-        """Record one event and tell the listeners; returns the event id."""
+        """Record one whole event (with `effect`, its rows in the same transaction) and tell the listeners."""
         fields.setdefault("wall", self.time.now())
         if "working_s" not in fields:
             fields["working_s"] = clock_state(self.recorder.session(), self.recorder.pauses(), fields["wall"]).working_s
         event_id = self.recorder.record_event(kind=kind, name=name, **fields)
-        event = {"id": event_id, "kind": kind, "name": name, **fields}
-        for listener in list(self.listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener failed")
+        if fields.pop("effect", None) is not None and fields.get("result") is None:  # the effect may have set it
+            fields["result"] = self.recorder.query("select result from events where id = ?", (event_id,))[0]["result"]
+        self._tell({"id": event_id, "kind": kind, "name": name, **fields, "status": "done"})
         return event_id
 
     def _record_lifecycle(self, name: str, data: dict[str, Any]) -> None:
         self.record("lifecycle", name, result=data)
 
     def call(
-        self, name: str, args: dict[str, Any] | None = None, *, client: str = "cli", read_only: bool = False
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        client: str = "cli",
+        read_only: bool = False,
+        role: str = visibility.PARTICIPANT,
     ) -> ToolResult:
-        """Run one tool under the session's policy; the call is recorded before it returns.
+        """Run one tool under the session's policy, recorded before it acts.
 
-        A read-only client (a live observer) may call only the tools that change nothing,
-        and its calls never start an agent's clock.
+        The arguments are checked completely first (a refused call is recorded, and nothing
+        runs); then the call's event is committed (`started`), the tool runs, and the event is
+        completed with the result before it is returned. What is returned is what `role` may
+        see (session.visibility). An observer (`read_only`) may call only the tools that change
+        nothing, and its calls never start an agent's clock.
         """
-        args = dict(args or {})
+        role = visibility.OBSERVER if read_only else role
+        if role not in visibility.ROLES:
+            raise SessionError(f"unknown role {role!r}")
         started_wall = self.time.now()
         started = time.monotonic()
         try:
-            result = self._dispatch(name, args, read_only)
+            tool, args = self._validate(name, args)
+        except ToolError as exc:
+            result = ToolResult(str(exc), {"error": str(exc)}, is_error=True, error_kind=exc.kind)
+            with contextlib.suppress(OSError, sqlite3.Error, ReadOnlyRecording):
+                self.record(
+                    "tool",
+                    str(name)[:200],
+                    wall=started_wall,
+                    client=client,
+                    args=recordable(args),
+                    result=result.to_json(),
+                    is_error=True,
+                )
+            return result
+        try:
+            event_id = self._begin("tool", name, wall=started_wall, client=client, args=args)
+        except (OSError, sqlite3.Error, ReadOnlyRecording) as exc:
+            # Not recorded, so not done: nothing ran.
+            return ToolResult(
+                _failure_text(exc, name) + "\nnothing was done", {"error": str(exc)}, is_error=True, error_kind="failed"
+            )
+        token = _CURRENT_EVENT.set((id(self), event_id))
+        try:
+            result = self._dispatch(tool, args, role == visibility.OBSERVER)
         except ToolError as exc:
             result = ToolResult(str(exc), {"error": str(exc)}, is_error=True, error_kind=exc.kind)
         except Exception as exc:
@@ -538,37 +799,47 @@ class Session:
             result = ToolResult(
                 _failure_text(exc, name), {"error": f"{type(exc).__name__}: {exc}"}, is_error=True, error_kind="failed"
             )
+        finally:
+            _CURRENT_EVENT.reset(token)
+        shown = visibility.tool_result(role, self.env, name, result)
         try:
-            self.record(
-                "tool",
-                name,
-                wall=started_wall,
-                client=client,
-                args=args,
-                result=result.to_json(),
-                is_error=result.is_error,
-                duration_ms=round((time.monotonic() - started) * 1000, 3),
+            self._complete(
+                event_id, "tool", name, started_wall, client, args, self._full(tool, result), result.is_error, started
             )
         except (OSError, sqlite3.Error) as exc:
-            # The call could not be recorded: say so, and hand back what it produced.
+            # The call ran but its result could not be recorded (its start was): say so, hand back what it produced.
             return ToolResult(
-                _failure_text(exc, name) + "\n" + result.text,
-                {"error": f"{type(exc).__name__}: {exc}", "unrecorded_result": result.structured},
+                _failure_text(exc, name) + "\n" + shown.text,
+                {"error": f"{type(exc).__name__}: {exc}", "unrecorded_result": shown.structured},
                 is_error=True,
             )
-        return result
+        return shown
 
-    def _dispatch(self, name: str, args: dict[str, Any], read_only: bool) -> ToolResult:
-        tool = REGISTRY.get(name)
+    @staticmethod
+    def _full(tool: Tool, result: ToolResult) -> dict[str, Any]:
+        """The result as recorded: everything, its text rendered from all of it."""
+        if tool.render is not None and not result.is_error:
+            result = ToolResult(tool.render(result.structured), result.structured, result.is_error, result.error_kind)
+        return result.to_json()
+
+    def _validate(self, name: Any, args: Any) -> tuple[Tool, dict[str, Any]]:
+        """The tool and its arguments, checked completely before anything is recorded or run."""
+        tool = REGISTRY.get(name) if isinstance(name, str) else None
         if tool is None:
             raise UnknownTool(f"unknown tool {name!r}; tools: {', '.join(sorted(REGISTRY))}")
-        try:
-            jsonschema.validate(args, tool.input_schema)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path)
-            raise InvalidArguments(
-                f"bad arguments for {name}: {exc.message}" + (f" (at {where})" if where else "")
-            ) from None
+        args = {} if args is None else args
+        if not isinstance(args, dict):
+            raise InvalidArguments(f"bad arguments for {name}: arguments must be an object")
+        if (problem := first_problem(args, MAX_ARGUMENT_DEPTH)) is not None:
+            raise InvalidArguments(f"bad arguments for {name}: {problem}")
+        error = next(iter(FiniteValidator(tool.input_schema).iter_errors(args)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path)
+            raise InvalidArguments(f"bad arguments for {name}: {error.message}" + (f" (at {where})" if where else ""))
+        return tool, dict(args)
+
+    def _dispatch(self, tool: Tool, args: dict[str, Any], read_only: bool) -> ToolResult:
+        name = tool.name
         if read_only and tool.changes_things:
             raise ToolError(f"this connection is read-only (an observer); {name} changes the session")
         if self.kind == "agent" and not read_only:
@@ -587,7 +858,7 @@ class Session:
         return self.paths.workspace
 
     def snapshot_at(self, snapshot_id: int | None = None, working_s: float | None = None) -> dict[str, Any]:
-        rows = self.recorder.snapshots()
+        rows = [r for r in self.recorder.snapshots() if r["commit_sha"]]
         if snapshot_id is not None:
             found = [r for r in rows if r["id"] == snapshot_id]
         elif working_s is not None:

@@ -94,3 +94,31 @@ def test_an_agent_that_submits_and_then_takes_a_moment_to_exit_is_not_signalled(
     summary, out = run_agent(home, "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, "-c", script)
     assert summary["end_reason"] == "submitted" and "closing up" in out
     assert summary["agent_returncode"] == 0 and summary["agent_stopped"] == "exited", summary
+
+
+def test_agent_output_goes_through_the_daemon_and_live_observers_see_it(home: Path) -> None:
+    # The agent itself watches as an observer: its own printed line must come back as a live event.
+    script = (
+        "import json, os, socket, sys, time\n"
+        "path = os.environ['REBENCH_SOCKET']; here = os.getcwd(); os.chdir(os.path.dirname(path))\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(os.path.basename(path)); os.chdir(here); f = s.makefile('rb')\n"
+        "def send(m): s.sendall(json.dumps(m).encode() + b'\\n')\n"
+        "send({'jsonrpc': '2.0', 'id': 1, 'method': 'initialize',"
+        " 'params': {'_meta': {'rebench/role': 'observer'}}})\n"
+        "send({'jsonrpc': '2.0', 'id': 2, 'method': 'rebench/subscribe'})\n"
+        "while json.loads(f.readline()).get('id') != 2: pass\n"
+        "print('marker line', flush=True)\n"
+        "s.settimeout(20)\n"
+        "while True:\n"
+        "    m = json.loads(f.readline())\n"
+        "    e = m.get('params', {}).get('event', {})\n"
+        "    if e.get('kind') == 'agent_output' and 'marker line' in e['result']['text']:\n"
+        "        print('seen live by', e['client'], file=sys.stderr, flush=True); break\n"
+    )
+    summary, _ = run_agent(home, "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, "-c", script)
+    recorded = events(home, summary["session"], "agent_output")
+    said = "".join(e["result"]["text"] for e in recorded)
+    assert summary["agent_returncode"] == 0 and "seen live by unix:agent-runner:operator" in said, said
+    assert all(e["client"] == "unix:agent-runner:operator" and e["status"] == "done" for e in recorded)
+    names = [e["name"] for e in events(home, summary["session"], "lifecycle")]
+    assert "agent_started" in names and "agent_exited" in names

@@ -27,7 +27,7 @@ def test_export_jsonl_holds_every_row(home: Path, tmp_path: Path) -> None:
     by_type: dict[str, list[dict]] = {}
     for row in rows:
         by_type.setdefault(row["type"], []).append(row)
-    assert by_type["meta"][0]["schema_version"] == "1"
+    assert by_type["meta"][0]["schema_version"] == "2"
     assert by_type["session"][0]["id"] == sid
     assert len(by_type["events"]) == expected_events
     assert [r["raw"] for r in by_type["scores"]] == [0.4]
@@ -46,7 +46,7 @@ def test_a_copied_session_folder_opens_elsewhere(home: Path, tmp_path: Path) -> 
     shutil.rmtree(home / "sessions" / sid)
     cli("checkout", sid, str(tmp_path / "restored"), home=other)
     assert "return 0.3" in (tmp_path / "restored" / "solution.py").read_text()
-    with Session.open(other, sid, hold=False) as s:
+    with Session.open(other, sid) as s:
         write_solution(s, "def answer():\n    return 0.6\n")
         assert s.call("snapshot").structured["files_changed"] == 1
         assert s.workspace == other / "sessions" / sid / "workspace"

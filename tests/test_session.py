@@ -236,7 +236,7 @@ def test_hidden_score_environment_shows_only_validity_and_message(home: Path) ->
     with Session.create(home, "selftest_hidden", budget_s=3600, kind="agent") as s:
         write_solution(s, "def answer():\n    return 0.7\n")
         scored = s.call("score")
-        assert set(scored.structured) == {"id", "working_s", "valid", "message", "snapshot"}
+        assert set(scored.structured) == {"id", "working_s", "valid", "message", "snapshot", "snapshot_status"}
         assert scored.structured["valid"] and "0.7" not in scored.text
         logged = s.call("score_log").structured["scores"][0]
         assert "raw" not in logged and "normalized" not in logged

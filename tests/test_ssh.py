@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from rebench_tui.ssh import Server, ServerConfig
 from session.catalog import session_rows
+from session.client import DaemonClient, ensure_daemon
 from session.session import Session
 
 
@@ -77,8 +80,9 @@ async def test_reconnect_attaches_to_the_same_session_with_the_clock_going_on(se
         process = await open_tui(conn)
         await read_until(process.stdout, b"Harness self-test")
     (row,) = session_rows(config.home)
-    with Session.open(config.home, row["id"], hold=False) as s:
-        s.call("resume", {"reason": "start"}, client="test")
+    with DaemonClient(ensure_daemon(config.home, row["id"])) as client:  # the daemon is the session's only writer
+        client.initialize("test")
+        client.call_tool("resume", {"reason": "start"})
     await asyncio.sleep(1.5)
     async with connect(port, key) as conn:
         process = await open_tui(conn)
@@ -134,3 +138,50 @@ async def test_mcp_over_ssh_lists_the_tools_and_other_commands_are_refused(serve
 
         no_pty = await conn.run(encoding=None, timeout=30)  # a shell request without a terminal
         assert no_pty.exit_status == 1 and b"connect with a terminal" in no_pty.stderr
+
+
+@pytest.mark.skipif(shutil.which("ssh-agent") is None, reason="needs ssh-agent to ask for agent forwarding")
+async def test_every_refused_request_is_logged_with_user_and_key(server, tmp_path: Path) -> None:
+    port, key, config = server
+    agent_socket = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_socket)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not agent_socket.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        async with connect(port, key, agent_path=str(agent_socket), agent_forwarding=True) as conn:
+            with pytest.raises(asyncssh.ChannelOpenError):
+                await conn.create_connection(asyncssh.SSHTCPSession, "127.0.0.1", 22)  # ssh -L
+            with pytest.raises(asyncssh.ChannelListenError):
+                await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", 9)  # ssh -R
+            with pytest.raises((asyncssh.ChannelOpenError, asyncssh.SFTPError)):
+                await conn.start_sftp_client()
+            # A session asking for agent and X11 forwarding (refused), then a refused command.
+            other = await conn.run(
+                "cat /etc/passwd", x11_forwarding="ignore_failure", x11_display="127.0.0.1:0", encoding=None, timeout=30
+            )
+            assert other.exit_status == 1
+        with pytest.raises(asyncssh.PermissionDenied):
+            async with connect(port, None, username="mallory", password="hunter2"):
+                pass
+    finally:
+        agent.terminate()
+        agent.wait()
+
+    def closed_for(user: str) -> list[dict]:
+        entries = [json.loads(line) for line in config.log_path.read_text().splitlines()]
+        return [e for e in entries if e["event"] == "closed" and e["user"] == user]
+
+    deadline = time.monotonic() + 10
+    while not closed_for("mallory") and time.monotonic() < deadline:  # logged as the server sees it go
+        await asyncio.sleep(0.05)
+    entries = [json.loads(line) for line in config.log_path.read_text().splitlines()]
+    refused = {e["what"]: e for e in entries if e["event"] == "refused"}
+    fingerprint = key.get_fingerprint()
+    kinds = ("port forwarding (direct-tcpip)", "remote port forwarding (tcpip-forward)", "sftp", "agent forwarding")
+    for what in (*kinds, "X11 forwarding", "command"):
+        assert what in refused, (what, sorted(refused))
+        assert refused[what]["user"] == "alice" and refused[what]["fingerprint"] == fingerprint, refused[what]
+    # A login by password (not offered) is logged with the user it tried.
+    assert any(e["event"] == "login_attempt" and e["user"] == "mallory" for e in entries)
+    assert [e["authenticated"] for e in closed_for("mallory")] == [False]

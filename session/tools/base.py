@@ -45,6 +45,9 @@ class ToolResult:
 
 
 Handler = Callable[["Session", dict[str, Any]], ToolResult]
+# The text of a result, from its structured data: given only what the client may see
+# (session.visibility), so a tool's text never shows a value its data hides.
+Render = Callable[[dict[str, Any]], str]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Tool:
     handler: Handler
     changes_things: bool = False  # refused once the budget, the ceiling or a submit ended the session
     needs_running_clock: bool = False  # refused while the clock is paused (work would be free time)
+    render: Render | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
@@ -71,6 +75,7 @@ def tool(
     *,
     changes_things: bool = False,
     needs_running_clock: bool = False,
+    render: Render | None = None,
 ) -> Callable[[Handler], Handler]:
     schema = {"type": "object", "properties": properties or {}, "additionalProperties": False}
     if required:
@@ -79,7 +84,7 @@ def tool(
     def register(handler: Handler) -> Handler:
         if name in REGISTRY:
             raise ValueError(f"tool {name!r} registered twice")
-        REGISTRY[name] = Tool(name, description, schema, handler, changes_things, needs_running_clock)
+        REGISTRY[name] = Tool(name, description, schema, handler, changes_things, needs_running_clock, render)
         return handler
 
     return register

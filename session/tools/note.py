@@ -13,5 +13,7 @@ from session.tools.base import ToolResult, tool
 )
 def note(session, args) -> ToolResult:
     state = session.clock()
-    note_id = session.recorder.add_note(session.time.now(), state.working_s, args["text"])
+    note_id = session.recorder.add_note(
+        session.time.now(), state.working_s, args["text"], event_id=session.current_event()
+    )
     return ToolResult(f"note {note_id} recorded", {"id": note_id, "working_s": round(state.working_s, 3)})

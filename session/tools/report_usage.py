@@ -26,7 +26,8 @@ def report_usage(session, args) -> ToolResult:
             "input_tokens": args["input_tokens"],
             "output_tokens": args["output_tokens"],
             "cost_usd": args.get("cost_usd"),
-        }
+        },
+        event_id=session.current_event(),
     )
     totals = session.recorder.usage_totals()
     return ToolResult(

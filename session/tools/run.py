@@ -24,13 +24,14 @@ def run(session, args) -> ToolResult:
     timeout_s = float(args.get("timeout_s", 600))
     session.review_text("run", args["command"])
     before = session.confinement.counters()
-    finished = run_participant(
-        ["bash", "-c", args["command"]],
-        session.workspace,
-        timeout_s=timeout_s,
-        env={"REBENCH_SESSION": session.id},
-        confinement=session.confinement,
-    )
+    with session.process_groups.watching("run"):
+        finished = run_participant(
+            ["bash", "-c", args["command"]],
+            session.workspace,
+            timeout_s=timeout_s,
+            env={"REBENCH_SESSION": session.id},
+            confinement=session.confinement,
+        )
     enforced = session.confinement.events_since(before)
     session.record_confinement_events()
     data = {

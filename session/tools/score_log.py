@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from session.clock import format_duration
 from session.tools.base import ToolResult, tool
-from session.tools.score import visible_score
+from session.tools.score import score_fields
 
 
-@tool("score_log", "List the scorings so far (working time, validity, score, message).")
-def score_log(session, args) -> ToolResult:
-    rows = [visible_score(session, r) for r in session.recorder.scores()]
+def render(data: dict[str, Any]) -> str:
     lines = []
-    for r in rows:
+    for r in data.get("scores", []):
         shown = f"{r['normalized']:.3f}" if r.get("normalized") is not None else ("valid" if r["valid"] else "invalid")
         lines.append(f"#{r['id']} at {format_duration(r['working_s'])}: {shown} {r['message']}")
-    return ToolResult("\n".join(lines) or "no scorings yet", {"scores": rows})
+    return "\n".join(lines) or "no scorings yet"
+
+
+@tool("score_log", "List the scorings so far (working time, validity, score, message).", render=render)
+def score_log(session, args) -> ToolResult:
+    return ToolResult("", {"scores": [score_fields(session, r) for r in session.recorder.scores()]})

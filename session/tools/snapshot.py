@@ -9,4 +9,7 @@ from session.tools.base import ToolResult, tool
 def snapshot(session, args) -> ToolResult:
     snap = session.take_snapshot("manual")
     left = f"; {len(snap['left_out'])} left out" if snap["left_out"] else ""
-    return ToolResult(f"snapshot {snap['id']}: {snap['files_changed']} files changed{left}", snap)
+    text = f"snapshot {snap['id']} ({snap['status']}): {snap['files_changed']} files changed{left}"
+    if snap["reason"]:
+        text += f"\n{snap['reason']}"
+    return ToolResult(text, snap)

@@ -16,12 +16,15 @@ def snapshots(session, args) -> ToolResult:
             "files_changed": r["files_changed"],
             "left_out": r["left_out"],
             "commit": r["commit_sha"],
+            "status": r.get("status") or "complete",
+            "reason": r.get("reason"),
         }
         for r in session.recorder.snapshots()
     ]
     lines = [
         f"#{r['id']} at {format_duration(r['working_s'])} {r['trigger']}: {r['files_changed']} changed"
         + (f", {len(r['left_out'])} left out" if r["left_out"] else "")
+        + (f" ({r['status']}: {r['reason']})" if r["status"] != "complete" else "")
         for r in rows
     ]
     return ToolResult("\n".join(lines) or "no snapshots", {"snapshots": rows})

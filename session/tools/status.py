@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from session.clock import format_duration
 from session.tools.base import ToolResult, tool
 
 
-@tool("status", "Show the clock (working time used and left, paused or running), the environment and the best score.")
+def render(data: dict[str, Any]) -> str:
+    clock = data["clock"]
+    if clock["ended"]:
+        state = f"ended ({clock['end_reason']})"
+    else:
+        state = "running" if clock["running"] else f"paused ({clock['paused_reason']})"
+    lines = [
+        f"{data['title']} [{data['environment']}, {data['scale']} scale] - {data['participant']} ({data['kind']})",
+        f"clock: {state}; worked {format_duration(clock['working_s'])} of {format_duration(clock['budget_s'])}, "
+        f"{format_duration(clock['remaining_s'])} left",
+        f"scorings: {data['scorings']}",
+    ]
+    if data.get("best_normalized") is not None:
+        mark = "" if data.get("calibrated", True) else " (uncalibrated)"
+        lines.append(f"best: {data['best_normalized']:.3f} normalized{mark} (raw {data['best_raw']:.4f})")
+    lines.append(f"isolation: {data['isolation_summary']}")
+    lines += [f"warning: {w}" for w in data["warnings"]]
+    return "\n".join(lines)
+
+
+@tool(
+    "status",
+    "Show the clock (working time used and left, paused or running), the environment and the best score.",
+    render=render,
+)
 def status(session, args) -> ToolResult:
     state = session.clock()
     row = session.recorder.session()
@@ -30,28 +56,10 @@ def status(session, args) -> ToolResult:
         "usage": session.recorder.usage_totals(),
         "tool_calls": session.recorder.query("select count(*) as n from events where kind = 'tool'")[0]["n"],
     }
-    if session.env.score_visible:
-        best_raw, best_norm = session.best()
-        data.update(best_raw=best_raw, best_normalized=best_norm)
-    if row["ended_at"] is not None and session.env.score_visible:
+    best_raw, best_norm = session.best()
+    data.update(best_raw=best_raw, best_normalized=best_norm)
+    if row["ended_at"] is not None:
         data.update(final_raw=row["final_raw"], final_normalized=row["final_normalized"])
-    clock = (
-        "ended (" + str(state.end_reason) + ")"
-        if state.ended
-        else ("running" if state.running else f"paused ({state.paused_reason})")
-    )
-    lines = [
-        f"{session.env.title} [{session.env_id}, {session.scale} scale] - {session.participant} ({session.kind})",
-        f"clock: {clock}; worked {format_duration(state.working_s)} of {format_duration(state.budget_s)}, "
-        f"{format_duration(state.remaining_s)} left",
-        f"scorings: {data['scorings']}",
-    ]
-    if data.get("best_normalized") is not None:
-        mark = "" if data["calibrated"] else " (uncalibrated)"
-        lines.append(f"best: {data['best_normalized']:.3f} normalized{mark} (raw {data['best_raw']:.4f})")
-    lines.append(f"isolation: {session.confinement.summary()}")
-    if data["calibration_warning"]:
-        lines.append(f"warning: {data['calibration_warning']}")
-    if session.confinement.warning:
-        lines.append(f"warning: {session.confinement.warning}")
-    return ToolResult("\n".join(lines), data)
+    data["isolation_summary"] = session.confinement.summary()
+    data["warnings"] = [w for w in (data["calibration_warning"], session.confinement.warning) if w]
+    return ToolResult("", data)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from session.tools.base import ToolResult, tool
 
 
+def render(data: dict[str, Any]) -> str:
+    final = data.get("final_normalized")
+    return "submitted" + (f"; final normalized score {final:.3f}" if final is not None else "")
+
+
 @tool(
-    "submit", "End the session now and submit the work. The final score comes from the score log.", changes_things=True
+    "submit",
+    "End the session now and submit the work. The final score comes from the score log.",
+    changes_things=True,
+    render=render,
 )
 def submit(session, args) -> ToolResult:
-    summary = session.finish("submitted")
-    if not session.env.score_visible:
-        summary = {k: v for k, v in summary.items() if k not in ("final_raw", "final_normalized")}
-    final = summary.get("final_normalized")
-    text = "submitted" + (f"; final normalized score {final:.3f}" if final is not None else "")
-    return ToolResult(text, summary)
+    return ToolResult("", session.finish("submitted"))

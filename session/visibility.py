@@ -1,0 +1,90 @@
+"""What may leave the daemon, decided in one place for every role and environment.
+
+The record keeps everything. What a client gets back (a tool's result, a pushed event,
+an export) is cut here, by the client's role and the environment's `score_visible`:
+
+- `operator`: the harness's own clients (the agent runner, the SSH server, exports by the
+  operator): everything.
+- `participant` and `observer`: never a score's `details` (the scorer's evidence), and on a
+  hidden-score environment no raw, normalized, best or final value anywhere.
+
+Fields are removed by name, at any depth, so a new tool or event that reuses a score's
+field names is covered without being listed. Tools whose text shows a score render it
+from the visible data (`Tool.render`), so their text cannot say what their data may not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from environments.base import Environment
+    from session.tools.base import ToolResult
+
+PARTICIPANT, OBSERVER, OPERATOR = "participant", "observer", "operator"
+ROLES = (PARTICIPANT, OBSERVER, OPERATOR)
+
+# A score's value under any of the names it travels by.
+SCORE_FIELDS = frozenset({"raw", "normalized", "best_raw", "best_normalized", "final_raw", "final_normalized"})
+# The scorer's evidence: recorded, shown to nobody but the operator.
+PRIVATE_FIELDS = frozenset({"details"})
+
+
+def hidden_fields(role: str, env: Environment) -> frozenset[str]:
+    """The field names a client of `role` must not receive from a session on `env`."""
+    if role == OPERATOR:
+        return frozenset()
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    return PRIVATE_FIELDS if env.score_visible else PRIVATE_FIELDS | SCORE_FIELDS
+
+
+def redact(value: Any, hidden: frozenset[str]) -> Any:
+    """A copy of `value` without the `hidden` keys, at any depth."""
+    if not hidden:
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, hidden) for k, v in value.items() if k not in hidden}
+    if isinstance(value, list | tuple):
+        return [redact(v, hidden) for v in value]
+    return value
+
+
+def _render(tool_name: str, structured: dict[str, Any], is_error: bool) -> str | None:
+    """The text of a tool's result rendered from (visible) data, for tools that show scores."""
+    from session.tools import REGISTRY
+
+    tool = REGISTRY.get(tool_name)
+    if tool is None or tool.render is None or is_error:
+        return None
+    return tool.render(structured)
+
+
+def tool_result(role: str, env: Environment, tool_name: str, result: ToolResult) -> ToolResult:
+    """The result a client of `role` gets for a call of `tool_name`."""
+    from session.tools.base import ToolResult
+
+    structured = redact(result.structured, hidden_fields(role, env))
+    text = _render(tool_name, structured, result.is_error)
+    return ToolResult(result.text if text is None else text, structured, result.is_error, result.error_kind)
+
+
+def event(role: str, env: Environment, recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded event as a client of `role` may see it (pushed live, replayed or exported)."""
+    hidden = hidden_fields(role, env)
+    if not hidden:
+        return recorded
+    shown = redact(recorded, hidden)
+    result = shown.get("result")
+    if recorded.get("kind") == "tool" and isinstance(result, dict) and isinstance(result.get("structured"), dict):
+        text = _render(str(recorded.get("name")), result["structured"], bool(result.get("is_error")))
+        if text is not None:
+            shown["result"] = {**result, "text": text}
+    return shown
+
+
+def row(role: str, env: Environment, table: str, recorded: dict[str, Any]) -> dict[str, Any]:
+    """One exported row of `table` as a client of `role` may see it."""
+    if table == "events":
+        return event(role, env, recorded)
+    return redact(recorded, hidden_fields(role, env))
