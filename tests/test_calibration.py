@@ -82,8 +82,7 @@ def test_a_session_records_its_calibration_and_marks_scores_from_another_machine
             not s.calibration.calibrated
             and s.recorder.meta("calibration")["calibration"]["fingerprint"] == "not-this-machine"
         )
-        status = s.call("status")
-        assert status.structured["calibrated"] is False and "uncalibrated" in status.text
+        assert "uncalibrated" in s.calibration.warning
         (s.workspace / "solution.py").write_text("def answer():\n    return 0.5\n")
     with Session.open(home, sid) as s:  # this machine has a calibration: the holder switches to it
         assert s.calibration.calibrated
@@ -92,3 +91,7 @@ def test_a_session_records_its_calibration_and_marks_scores_from_another_machine
         scored = s.call("score")
         assert scored.structured["calibrated"] is True and "uncalibrated" not in scored.text
         assert scored.structured["normalized"] == pytest.approx(0.5)
+        s.calibration = foreign  # as a holder on hardware no calibration was measured on sees it
+        status, scored = s.call("status"), s.call("score")
+        assert status.structured["calibrated"] is False and "(uncalibrated)" in status.text
+        assert scored.structured["calibrated"] is False and "uncalibrated: " in scored.text

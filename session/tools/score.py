@@ -103,7 +103,9 @@ def score(session, args) -> ToolResult:
     if snapshot.get("reason"):
         data["snapshot_reason"] = snapshot["reason"]
     best_raw, best_normalized = session.best()
-    data.update(best_raw=best_raw, best_normalized=best_normalized, calibrated=session.calibration.calibrated)
-    if not session.calibration.calibrated:
-        data["calibration_warning"] = session.calibration.warning
+    data.update(best_raw=best_raw, best_normalized=best_normalized)
+    if session.env.score_visible:  # a hidden score has no normalized value to qualify
+        data["calibrated"] = session.calibration.calibrated
+        if not session.calibration.calibrated:
+            data["calibration_warning"] = session.calibration.warning
     return ToolResult("", data)
