@@ -8,6 +8,8 @@ display follows the daemon's pushed events plus a clock sync every few seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from functools import partial
@@ -29,9 +31,12 @@ from rebench_tui.widgets.clock import ClockBar
 from rebench_tui.widgets.resources import ResourcesPanel
 from rebench_tui.widgets.score import ScorePanel
 from rebench_tui.widgets.snapshots import SnapshotTable
+from session.client import DaemonClient, ensure_daemon
 from session.clock import format_duration
 from session.isolation import Confinement
 from session.resources import ResourceSampler
+
+log = logging.getLogger(__name__)
 
 TIME_LEFT_ALERTS = (3600, 900, 300)
 CLOCK_SYNC_S = 5.0
@@ -374,14 +379,27 @@ class RebenchApp(App):
         # Started by root (a local operator), the shell gets the session's confinement here; started
         # as the participant (over SSH), this process and so the shell are already confined.
         confinement = self._confinement()
+        adopt = self._adopt_into_work if confinement and confinement.isolated and os.geteuid() != 0 else None
         try:
             with self.suspend():
-                cast = run_shell(self._workspace(), self.shell_command, env, confinement)
+                cast = run_shell(self._workspace(), self.shell_command, env, confinement, adopt)
         except SuspendNotSupported:  # no real terminal (tests, pipes): run it unattended
-            cast = await asyncio.to_thread(run_shell, self._workspace(), self.shell_command, env, confinement)
+            cast = await asyncio.to_thread(run_shell, self._workspace(), self.shell_command, env, confinement, adopt)
         self.mark_activity()
         await self.client.record_cast(cast.started_wall, cast.ended_wall, cast.text())
         self.notify(f"shell session recorded ({cast.ended_wall - cast.started_wall:.0f} s)")
+
+    def _adopt_into_work(self, pid: int) -> None:
+        """The shell joins the session's work group (frozen on pause, killed at the end): over SSH
+        this process is the participant's and cannot move it; the daemon can, and records it."""
+        try:
+            with DaemonClient(ensure_daemon(self.client.home, self.client.session_id), timeout_s=10) as rpc:
+                rpc.initialize("rebench-tui-shell")
+                reply = rpc.request("rebench/adopt", {"pid": pid})
+        except Exception as exc:  # the shell still runs; say what it misses
+            reply = {"adopted": False, "why": f"{type(exc).__name__}: {exc}"}
+        if not reply.get("adopted"):
+            log.warning("the shell is not in the session's work group: %s", reply.get("why"))
 
     def action_tab(self, name: str) -> None:
         self.tabs.active = name

@@ -20,7 +20,7 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,13 @@ def run_shell(
     command: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
     confinement: Confinement | None = None,
+    adopt: Callable[[int], None] | None = None,
 ) -> Cast:
-    """Run the shell to its end in a pty, forwarding the terminal when there is one."""
+    """Run the shell to its end in a pty, forwarding the terminal when there is one.
+
+    `adopt(pid)` is called once the shell's process exists and before it runs anything (it waits
+    at a gate): a front end that runs as the participant (over SSH) asks the daemon there to move
+    it into the session's work group, which it cannot do itself."""
     command = list(command or default_shell())
     interactive = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
     stdin_fd, stdout_fd = (sys.stdin.fileno(), sys.stdout.fileno()) if interactive else (-1, -1)
@@ -110,8 +115,13 @@ def run_shell(
     _set_size(master, cols, rows)
     cast = Cast(cols, rows, time.time(), command)
     child_env = {"TERM": os.environ.get("TERM", "xterm-256color"), **(env or {})}
+    argv, gate = command, None
+    if adopt is not None:  # the shell waits until the gate's pipe says go (bash: any fd number)
+        gate = os.pipe()
+        fd = gate[0]
+        argv = ["/bin/bash", "-c", f'read -r _ <&{fd} || exit 125; exec {fd}<&-; exec "$@"', "rebench-shell", *command]
     proc = spawn_participant(
-        command,
+        argv,
         workspace,
         child_env,
         confinement=confinement,
@@ -119,8 +129,17 @@ def run_shell(
         stdout=slave,
         stderr=slave,
         preexec_fn=_make_controlling_tty,
+        pass_fds=(gate[0],) if gate else (),
     )
     os.close(slave)
+    if gate is not None:
+        os.close(gate[0])
+        try:
+            adopt(proc.pid)
+        finally:
+            with contextlib.suppress(OSError):  # a shell that failed to start is seen below
+                os.write(gate[1], b"go\n")
+            os.close(gate[1])
     saved = termios.tcgetattr(stdin_fd) if interactive else None
     resized = []
     old_winch = signal.signal(signal.SIGWINCH, lambda *_: resized.append(1)) if interactive else None

@@ -204,6 +204,17 @@ class Dispatcher:
         cast_id = await asyncio.to_thread(self.session.record_cast, float(started), float(ended), cast, conn.label)
         return {"id": cast_id}
 
+    async def adopt(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        """Put a process a front end started (the TUI's shell, over SSH) into the session's work group,
+        recorded first: from then on it is frozen on pause and killed at the end like `run`."""
+        if conn.role == visibility.OBSERVER:
+            raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only")
+        pid = message.params.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
+            raise p.ProtocolError(p.INVALID_PARAMS, "rebench/adopt needs the `pid` of a process (an integer)")
+        why = await asyncio.to_thread(self.session.adopt_into_work, pid, conn.label)
+        return {"adopted": why is None, **({"why": why} if why else {})}
+
 
 _METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]]] = {
     "initialize": Dispatcher.initialize,
@@ -214,4 +225,5 @@ _METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]
     "rebench/clock": Dispatcher.clock,
     "rebench/record_cast": Dispatcher.record_cast,
     "rebench/record_event": Dispatcher.record_event,
+    "rebench/adopt": Dispatcher.adopt,
 }

@@ -707,6 +707,15 @@ class Session:
                 killed[group] = len(pids)
         return killed
 
+    def adopt_into_work(self, pid: int, client: str) -> str | None:
+        """A front end's process joins the work group (see Confinement.adopt_into_work); why not, if not."""
+        if not self.freezing.enforced:
+            return "processes are not grouped on this host"
+        with self.action("isolation", "adopt", client=client, args={"pid": pid}) as outcome:
+            why = self.confinement.adopt_into_work(pid)
+            outcome["result"] = {"adopted": why is None, **({"why": why} if why else {})}
+        return why
+
     def review_text(self, where: str, text: str) -> None:
         """Flag, for the review, a command or shell recording that names a way to the held-out text."""
         if self.env.uses_heldout_corpus and (found := heldout_review.markers_in(text)):

@@ -76,3 +76,50 @@ def test_work_left_running_is_frozen_during_a_timed_scoring(open_home: Path) -> 
         # tick may land while the freeze is taking hold, and after the thaw).
         assert ended - began > 2 and len(during) <= 3, (ended - began, during)
         wait_for_ticks(s.workspace, len(ticks(s.workspace)) + 2)  # and runs again afterwards
+
+
+def test_a_front_ends_shell_joins_the_work_group_through_the_daemon(open_home: Path) -> None:
+    """Over SSH the TUI runs as the participant in the front group (never frozen) and cannot move its
+    shell into the work group itself: the daemon does, on `rebench/adopt`, and only that way round."""
+    from session.client import DaemonClient, ensure_daemon
+    from session.participant import spawn_participant
+
+    s = started(open_home, participant="shelly")
+    sid, workspace, confinement = s.id, s.workspace, s.confinement
+    s.close()
+    socket_path = ensure_daemon(open_home, sid)
+    front = spawn_participant(["bash", "-c", TICKER.removesuffix(" &") + "; sleep 600"], workspace,
+                              confinement=confinement, group="front")  # fmt: skip
+    try:
+        wait_for_ticks(workspace, 3)
+        ticker = max(confinement.group_pids("front"))  # the setsid'd python, the newest in the group
+        with DaemonClient(socket_path, timeout_s=30) as rpc:
+            rpc.initialize("test-tui")
+            assert rpc.request("rebench/adopt", {"pid": ticker}) == {"adopted": True}
+            assert ticker in confinement.group_pids("work")
+            again = rpc.request("rebench/adopt", {"pid": ticker})  # already in work: nothing to move
+            assert again["adopted"] is False and "front ends" in again["why"]
+            rpc.call_tool("pause", {"reason": "break"})
+            before = len(ticks(workspace))
+            time.sleep(1.0)
+            assert len(ticks(workspace)) == before, "the adopted process worked while paused"
+            rpc.call_tool("resume", {"reason": "back"})
+            wait_for_ticks(workspace, before + 3)
+    finally:
+        front.kill()
+        confinement.kill("front")
+
+
+def test_the_shell_waits_at_its_gate_until_it_is_adopted(tmp_path: Path) -> None:
+    from rebench_tui.shell import run_shell
+
+    marker = tmp_path / "ran"
+    seen = []
+
+    def adopt(pid: int) -> None:
+        time.sleep(0.3)
+        seen.append((pid, marker.exists()))
+
+    cast = run_shell(tmp_path, ["bash", "-c", f"touch {marker}; echo done"], adopt=adopt)
+    assert seen and seen[0][1] is False, "the shell ran before it was adopted"
+    assert marker.exists() and "done" in cast.text()

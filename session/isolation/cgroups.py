@@ -236,6 +236,13 @@ class SessionCgroup:
             time.sleep(0.01)
         return True
 
+    def move(self, pid: int, group: str) -> None:
+        """Put a process (and so what it starts from now on) into another group of the session."""
+        leaf = self._live_group_dir(group)
+        if leaf is None:
+            raise OSError(f"the session has no {group} group")
+        _write(leaf / "cgroup.procs", str(pid))
+
     def delegate_freezer(self, group: str, uid: int) -> None:
         """Let `uid` (the scorer's account) freeze and thaw this one group, nothing else."""
         path = self.freeze_file(group)

@@ -283,6 +283,28 @@ class Confinement:
         """Kill a whole group (children that left the process group included); True once empty."""
         return not self.can_freeze or self.cgroup.kill(group)
 
+    def adopt_into_work(self, pid: int) -> str | None:
+        """Move a participant's process from the `front` group (where the SSH server starts the TUI)
+        into `work`, so what it runs is frozen on pause and killed at the end (the TUI's shell);
+        None once done, else why not. Only that way round: nothing can leave `work`."""
+        if not self.can_freeze or self.participant_user is None:
+            return "processes are not grouped on this host"
+        import pwd
+
+        if pid not in self.cgroup.group_pids("front"):
+            return f"process {pid} is not one of this session's front ends"
+        try:
+            owner = os.stat(f"/proc/{pid}").st_uid
+        except OSError:
+            return f"process {pid} is gone"
+        if owner != pwd.getpwnam(self.participant_user).pw_uid:
+            return f"process {pid} is not the participant's"
+        try:
+            self.cgroup.move(pid, "work")
+        except OSError as exc:
+            return f"could not move process {pid}: {exc}"
+        return None
+
     def group_pids(self, group: str) -> set[int]:
         return self.cgroup.group_pids(group) if self.can_freeze else set()
 
