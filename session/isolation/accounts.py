@@ -137,7 +137,7 @@ def secure_session(
             os.chmod(os.path.join(folder, name), 0o600)
     os.chmod(private, 0o711)  # entered (the daemon socket is granted to the participant by name), not listed
     chown_tree(env_private, 0, scorer.gid, dir_mode=0o750, file_mode=0o640)
-    for name in ("score-results", "pycache"):  # where the scorer writes its verdict and bytecode
+    for name in ("score-results",):  # where the scorer writes its verdict
         (env_private / name).mkdir(exist_ok=True)
         os.chown(env_private / name, 0, scorer.gid)
         os.chmod(env_private / name, 0o770)
