@@ -192,6 +192,7 @@ def test_finetune_output_that_links_to_private_data_is_not_collected(open_home: 
 
 SECRETS = [
     "environments/scaling_law/reference/answer_cpu.json",
+    "environments/scaling_law/calibration.json",
     "data/scaling_law",
     "data/corpus/validation.json.xz",
     "environments/rust_codecontests/reference/problems_a.py",

@@ -92,7 +92,9 @@ class ScalingLaw(Environment):
             shutil.copy(sweep_file(scale), private / "sweep.json")
 
     def protected_paths(self) -> list[Path]:
-        return [*super().protected_paths(), DATA_DIR / "scaling_law"]
+        """The sweep (the ground truth), and the calibration: with the score hidden, the start's and
+        the reference's raw scores are two values of the hidden truth."""
+        return [*super().protected_paths(), DATA_DIR / "scaling_law", self.folder / "calibration.json"]
 
     def install_reference(self, workspace: Path, scale: str) -> None:
         """The answer of a scaling-law fit to experiments within the cap (see reference/fit.py)."""
