@@ -3,7 +3,8 @@
 The shadow repository has its own git dir and a persistent index, with the workspace
 as its work tree, so the participant's own `.git`, branches and index are never
 touched, and an incremental snapshot only re-hashes the files whose stat changed.
-Only git plumbing is used, each command a subprocess with a timeout.
+Only git plumbing is used, through GitPython's command wrapper (a subprocess per command,
+with a timeout): GitPython's object layer is not meant for long-running processes.
 
 A snapshot never jams: it has a budget (time, files, bytes). Files are staged in
 batches with `git update-index`; past the budget, what was staged is committed as a
@@ -21,7 +22,6 @@ import os
 import re
 import signal
 import stat
-import subprocess
 import tempfile
 import threading
 import time
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import git
 import psutil
 
 DEFAULT_SIZE_CAP = 10 * 2**20
@@ -138,26 +139,33 @@ class SnapshotRepo:
         timeout: float | None = None,
         stdin: bytes | None = None,
     ) -> str:
-        """One git command; raises SnapshotError if it fails, _OverBudget if it ran past `timeout`."""
+        """One git command through GitPython's command wrapper (a subprocess per call, killed at
+        `timeout`); raises SnapshotError if it fails, _OverBudget if it ran past `timeout`."""
         if timeout is not None and timeout <= 0:
             raise _OverBudget(f"git {args[0]}")
-        try:
-            done = subprocess.run(
-                ["git", *args],
-                cwd=str(cwd or self.workspace),
-                env=self._env(index),
-                input=stdin,
-                stdin=None if stdin is not None else subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self.timeout_s if timeout is None else timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise _OverBudget(f"git {args[0]}") from None
-        if done.returncode != 0:
-            err = done.stderr.decode("utf-8", "replace").strip()
-            raise SnapshotError(f"git {args[0]} failed: {err or f'exit code {done.returncode}'}")
-        return done.stdout.decode("utf-8", "surrogateescape")
+        runner = git.Git(str(cwd or self.workspace))
+        with contextlib.ExitStack() as stack:
+            istream = None
+            if stdin is not None:  # GitPython feeds standard input from a file
+                istream = stack.enter_context(tempfile.TemporaryFile())
+                istream.write(stdin)
+                istream.seek(0)
+            with runner.custom_environment(**self._env(index)):
+                status, out, err = runner.execute(
+                    ["git", *args],
+                    istream=istream,
+                    kill_after_timeout=self.timeout_s if timeout is None else timeout,
+                    with_extended_output=True,
+                    with_exceptions=False,
+                    stdout_as_string=False,
+                    strip_newline_in_stdout=False,
+                )
+        if status != 0:
+            err = str(err).strip()
+            if status == -9 and "did not complete in" in err:  # GitPython's word for its timeout
+                raise _OverBudget(f"git {args[0]}")
+            raise SnapshotError(f"git {args[0]} failed: {err or f'exit code {status}'}")
+        return out.decode("utf-8", "surrogateescape")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
