@@ -3,12 +3,16 @@ timed scorings, and gone at the end. Real accounts, cgroups and processes (root 
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 from pathlib import Path
 
 import pytest
 from test_isolation import IS_ROOT, run, started
 from test_isolation import open_home as open_home  # the fixture
+
+from session.session import Session
 
 pytestmark = [
     pytest.mark.serial,
@@ -123,3 +127,48 @@ def test_the_shell_waits_at_its_gate_until_it_is_adopted(tmp_path: Path) -> None
     cast = run_shell(tmp_path, ["bash", "-c", f"touch {marker}; echo done"], adopt=adopt)
     assert seen and seen[0][1] is False, "the shell ran before it was adopted"
     assert marker.exists() and "done" in cast.text()
+
+
+def test_sigkill_during_a_score_leaves_nothing_in_its_groups_after_the_next_start(open_home: Path) -> None:
+    """The part's child left its process group (setsid), so only the cgroup knows it: the next daemon
+    kills what a dead one left in the scoring and judge groups, and records it."""
+    import signal
+
+    import psutil
+    from test_orphans import send_call
+
+    from session.client import daemon_info, ensure_daemon
+
+    s = started(open_home, participant="orphan")
+    sid, workspace, confinement = s.id, s.workspace, s.confinement
+    (workspace / "solution.py").write_text(
+        "import subprocess, time\n"
+        "def answer():\n"
+        "    subprocess.Popen(['setsid', 'sh', '-c', 'echo $$ > escaped.pid; exec sleep 600'])\n"
+        "    time.sleep(60)\n"
+        "    return 1.0\n"
+    )
+    os.chown(workspace / "solution.py", pwd.getpwnam("rbp-orphan").pw_uid, -1)
+    s.close()
+    sock = send_call(ensure_daemon(open_home, sid), "score")
+    pid_file = workspace / "escaped.pid"
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline, "the solution never started its child"
+        time.sleep(0.05)
+    escaped = int(pid_file.read_text())
+    assert escaped in confinement.group_pids("scoring")
+    os.kill(daemon_info(open_home, sid)["pid"], signal.SIGKILL)
+    sock.close()
+    time.sleep(1.0)
+    assert psutil.pid_exists(escaped)  # unowned now
+
+    ensure_daemon(open_home, sid)
+    deadline = time.monotonic() + 15
+    while psutil.pid_exists(escaped) and psutil.Process(escaped).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the escaped child outlived the next daemon's start"
+        time.sleep(0.1)
+    assert confinement.group_pids("scoring") == set() and confinement.group_pids("judge") == set()
+    with Session.open(open_home, sid, hold=False) as s:
+        reaped = [e["result"] for e in s.recorder.events("lifecycle") if e["name"] == "orphans"]
+        assert any(r.get("by") == "cgroup" for r in reaped), reaped
