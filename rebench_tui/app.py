@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Markdown, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from rebench_tui.cast_stream import stream_cast
 from rebench_tui.keys import KEYS, bindings, key_label
 from rebench_tui.screens.modals import ChoiceModal, HelpScreen, MessageModal, NoteModal, ReasonModal, confirm_choices
 from rebench_tui.shell import run_shell
@@ -380,13 +381,14 @@ class RebenchApp(App):
         # as the participant (over SSH), this process and so the shell are already confined.
         confinement = self._confinement()
         adopt = self._adopt_into_work if confinement and confinement.isolated and os.geteuid() != 0 else None
+        sink = partial(stream_cast, self.client.home, self.client.session_id, "rebench-tui-shell")
+        shell = partial(run_shell, self._workspace(), self.shell_command, env, confinement, adopt, sink)
         try:
             with self.suspend():
-                cast = run_shell(self._workspace(), self.shell_command, env, confinement, adopt)
+                cast = shell()
         except SuspendNotSupported:  # no real terminal (tests, pipes): run it unattended
-            cast = await asyncio.to_thread(run_shell, self._workspace(), self.shell_command, env, confinement, adopt)
+            cast = await asyncio.to_thread(shell)
         self.mark_activity()
-        await self.client.record_cast(cast.started_wall, cast.ended_wall, cast.text())
         self.notify(f"shell session recorded ({cast.ended_wall - cast.started_wall:.0f} s)")
 
     def _adopt_into_work(self, pid: int) -> None:

@@ -23,7 +23,7 @@ import tty
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from session.isolation import Confinement
 from session.participant import spawn_participant
@@ -50,6 +50,12 @@ class Cast:
             return
         self._size += len(data) + 24
         self.events.append((round(time.monotonic() - self._t0, 6), code, data))
+
+    def tick(self) -> None:
+        """Nothing to send: this sink keeps the cast in memory."""
+
+    def close(self, returncode: int | None) -> None:
+        self.returncode, self.ended_wall = returncode, time.time()
 
     def text(self) -> str:
         header: dict[str, Any] = {
@@ -95,25 +101,37 @@ def default_shell() -> list[str]:
     return [os.environ.get("SHELL") or "/bin/bash", "-i"]
 
 
+class CastSink(Protocol):
+    """Where a shell's recording goes: kept in memory (`Cast`) or sent as it happens (CastStream)."""
+
+    def add(self, code: str, data: str) -> None: ...
+    def tick(self) -> None: ...
+    def close(self, returncode: int | None) -> None: ...
+
+
 def run_shell(
     workspace: Path,
     command: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
     confinement: Confinement | None = None,
     adopt: Callable[[int], None] | None = None,
-) -> Cast:
+    sink: Callable[[int, int, list[str]], CastSink] | None = None,
+    on_tick: Callable[[], None] | None = None,
+) -> CastSink:
     """Run the shell to its end in a pty, forwarding the terminal when there is one.
 
     `adopt(pid)` is called once the shell's process exists and before it runs anything (it waits
     at a gate): a front end that runs as the participant (over SSH) asks the daemon there to move
-    it into the session's work group, which it cannot do itself."""
+    it into the session's work group, which it cannot do itself. `sink(cols, rows, command)`
+    makes where the recording goes (by default a `Cast` in memory); `on_tick` is called about
+    five times a second (a front end's banners)."""
     command = list(command or default_shell())
     interactive = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
     stdin_fd, stdout_fd = (sys.stdin.fileno(), sys.stdout.fileno()) if interactive else (-1, -1)
     cols, rows = _terminal_size(stdout_fd) if interactive else (80, 24)
     master, slave = os.openpty()
     _set_size(master, cols, rows)
-    cast = Cast(cols, rows, time.time(), command)
+    cast = sink(cols, rows, command) if sink else Cast(cols, rows, time.time(), command)
     child_env = {"TERM": os.environ.get("TERM", "xterm-256color"), **(env or {})}
     argv, gate = command, None
     if adopt is not None:  # the shell waits until the gate's pipe says go (bash: any fd number)
@@ -153,6 +171,9 @@ def run_shell(
                 cols, rows = _terminal_size(stdout_fd)
                 _set_size(master, cols, rows)
                 cast.add("r", f"{cols}x{rows}")
+            cast.tick()
+            if on_tick is not None:
+                on_tick()
             try:
                 ready, _, _ = select.select(sources, [], [], 0.2)
             except InterruptedError:
@@ -178,7 +199,8 @@ def run_shell(
         if old_winch is not None:
             signal.signal(signal.SIGWINCH, old_winch)
         os.close(master)
+        returncode = None
         with contextlib.suppress(Exception):
-            cast.returncode = proc.wait(timeout=5)
-        cast.ended_wall = time.time()
+            returncode = proc.wait(timeout=5)
+        cast.close(returncode)
     return cast

@@ -24,6 +24,7 @@ from typing import Any
 
 from session import protocol as p
 from session import visibility
+from session.casts import CastError
 from session.session import Session
 from session.tools import REGISTRY, ToolResult
 
@@ -215,6 +216,40 @@ class Dispatcher:
         why = await asyncio.to_thread(self.session.adopt_into_work, pid, conn.label)
         return {"adopted": why is None, **({"why": why} if why else {})}
 
+    async def cast_begin(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        """Open a shell recording written as it goes; events follow with `rebench/cast_append`."""
+        if conn.role == visibility.OBSERVER:
+            raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only")
+        params = message.params
+        width, height, command = params.get("width", 80), params.get("height", 24), params.get("command", "")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height)) or not isinstance(
+            command, str
+        ):
+            raise p.ProtocolError(
+                p.INVALID_PARAMS, "cast_begin takes `width` and `height` (integers), `command` (text)"
+            )
+        key = await asyncio.to_thread(self.session.begin_cast, width, height, command, conn.label)
+        return {"key": key}
+
+    async def cast_append(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        if conn.role == visibility.OBSERVER:
+            raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only")
+        key, events = message.params.get("key"), message.params.get("events")
+        try:
+            return await asyncio.to_thread(self.session.casts.append, str(key), events)
+        except CastError as exc:
+            raise p.ProtocolError(p.INVALID_PARAMS, str(exc)) from None
+
+    async def cast_end(self, message: p.Message, conn: Connection) -> dict[str, Any]:
+        if conn.role == visibility.OBSERVER:
+            raise p.ProtocolError(p.INVALID_PARAMS, "this connection is read-only")
+        key = message.params.get("key")
+        try:
+            cast_id = await asyncio.to_thread(self.session.casts.end, str(key), self.session.time.now())
+        except CastError as exc:
+            raise p.ProtocolError(p.INVALID_PARAMS, str(exc)) from None
+        return {"id": cast_id}
+
 
 _METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]]] = {
     "initialize": Dispatcher.initialize,
@@ -226,4 +261,7 @@ _METHODS: dict[str, Callable[[Dispatcher, p.Message, Connection], Awaitable[Any]
     "rebench/record_cast": Dispatcher.record_cast,
     "rebench/record_event": Dispatcher.record_event,
     "rebench/adopt": Dispatcher.adopt,
+    "rebench/cast_begin": Dispatcher.cast_begin,
+    "rebench/cast_append": Dispatcher.cast_append,
+    "rebench/cast_end": Dispatcher.cast_end,
 }

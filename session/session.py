@@ -40,6 +40,7 @@ from recorder.snapshots import SnapshotError, SnapshotRepo
 from recorder.store import ReadOnlyRecording, Recorder, Tx, cast_row, snapshot_row
 from session import heldout_review, orphans, visibility
 from session.aggregate import aggregate
+from session.casts import LiveCasts
 from session.clock import ClockState, TimeSource, clock_state
 from session.freezing import PAUSE_GROUPS, Freezing
 from session.isolation import Confinement, ResourceProfile
@@ -103,6 +104,7 @@ class Session:
             else Confinement.unrecorded(ResourceProfile.build(self.env.resources_for(self.scale)))
         )
         self.freezing = Freezing(self.confinement)
+        self.casts = LiveCasts(paths.private / "casts", self.record_cast)
         self._counters_seen: dict[str, int] | None = None
         self._counters_lock = threading.Lock()
         self._end_lock = threading.Lock()
@@ -122,6 +124,7 @@ class Session:
             self._recover_outage()
             self._reap_orphans()
             self._stop_orphaned_groups()
+            self.casts.end_all(self.time.now())  # shells a dead holder was recording: kept, marked cut off
             if calibration_changed:
                 self._record_calibration()
             state = self.clock()
@@ -651,6 +654,7 @@ class Session:
             event_id = self._begin("lifecycle", "ended", wall=now, client="", args={"reason": reason})
             started = time.monotonic()
             stopped = self.stop_work()  # nothing of the participant's may change the workspace after the end
+            self.casts.end_all(self.time.now())  # the shells ended with the work: their recordings are complete
             token = _CURRENT_EVENT.set((id(self), event_id))
             try:
                 snapshot = self.take_snapshot("submit" if reason == "submitted" else "final")
@@ -721,7 +725,16 @@ class Session:
         if self.env.uses_heldout_corpus and (found := heldout_review.markers_in(text)):
             self.record("review", "heldout_touched", client="harness", args={"where": where, "markers": found})
 
-    def record_cast(self, started_wall: float, ended_wall: float, cast: str, client: str) -> int:
+    def begin_cast(self, width: int, height: int, command: str, client: str) -> str:
+        """Open a shell recording that is written as it goes (session/casts.py); its key."""
+        now = self.time.now()
+        key = self.casts.begin(width, height, command, now, client)
+        self.record("shell", "cast_started", wall=now, client=client, args={"key": key, "command": command[:200]})
+        return key
+
+    def record_cast(
+        self, started_wall: float, ended_wall: float, cast: str, client: str, extra: dict[str, Any] | None = None
+    ) -> int:
         """Store a shell recording and the event pointing at it, in one transaction."""
         self.review_text("shell", cast)
         working_s = clock_state(self.recorder.session(), self.recorder.pauses(), started_wall).working_s
@@ -732,7 +745,12 @@ class Session:
             found["cast_id"] = tx.insert("casts", row, event_id)
             tx.set_event_result(
                 event_id,
-                {"cast_id": found["cast_id"], "seconds": round(ended_wall - started_wall, 3), "bytes": len(cast)},
+                {
+                    "cast_id": found["cast_id"],
+                    "seconds": round(ended_wall - started_wall, 3),
+                    "bytes": len(cast),
+                    **(extra or {}),
+                },
             )
 
         self.record("shell", "cast", wall=ended_wall, client=client, effect=store)

@@ -154,7 +154,9 @@ async def test_shell_key_runs_in_the_workspace_and_the_cast_is_recorded(home: Pa
         assert header["version"] == 2 and header["width"] == 80
         output = "".join(json.loads(line)[2] for line in lines[1:] if json.loads(line)[1] == "o")
         assert "visible output" in output and sid in output
-        assert s.recorder.events("shell")[0]["result"]["cast_id"] == cast["id"]
+        started, ended = s.recorder.events("shell")  # a cast event when it starts, and when it ends
+        assert started["name"] == "cast_started" and ended["name"] == "cast"
+        assert ended["result"]["cast_id"] == cast["id"] and ended["result"]["cut_off"] is False
 
 
 def recorded_casts(home: Path, sid: str) -> list:
