@@ -27,6 +27,7 @@ from rebench_tui.cast_stream import stream_cast
 from rebench_tui.keys import KEYS, bindings, key_label
 from rebench_tui.screens.modals import ChoiceModal, HelpScreen, MessageModal, NoteModal, ReasonModal, confirm_choices
 from rebench_tui.shell import run_shell
+from rebench_tui.tmux_workspace import Workspace
 from rebench_tui.tui_client import SessionClient
 from rebench_tui.widgets.clock import ClockBar
 from rebench_tui.widgets.resources import ResourcesPanel
@@ -116,6 +117,7 @@ class RebenchApp(App):
         self.score_button = self.query_one("#score-button", Button)
         self.tabs = self.query_one(TabbedContent)
         self.client.on_event = lambda event: self.post_message(SessionEvent(event))
+        self.tmux = Workspace.here()  # the dashboard of a tmux workspace: shells are windows beside it
         self.connect()
         self.set_interval(1.0, self.tick)
         self.set_interval(CLOCK_SYNC_S, self.sync_clock)
@@ -156,6 +158,9 @@ class RebenchApp(App):
             if state["running"] and state["remaining_s"] <= threshold and threshold not in self._alerted:
                 self._alerted.add(threshold)
                 self.notify(f"{format_duration(threshold)} of working time left", severity="warning", timeout=30)
+                self.tell_every_window(f"{format_duration(threshold)} of working time left")
+        if self.tmux is not None:
+            self.note_tmux_activity()
         idle = time.monotonic() - self.last_activity
         if state["running"] and idle >= self.idle_after_s and not self._prompting_idle:
             self._prompting_idle = True
@@ -178,6 +183,44 @@ class RebenchApp(App):
     def mark_activity(self) -> None:
         self.last_activity = time.monotonic()
 
+    # -- the tmux workspace ----------------------------------------------------------------------
+    @work(group="tmux", exclusive=True, thread=True)
+    def note_tmux_activity(self) -> None:
+        """Typing in a shell window counts as activity (the dashboard does not see those keys)."""
+        try:
+            last = self.tmux.last_activity()
+        except Exception:
+            return
+        if last is not None:
+            ago = max(time.time() - last, 0.0)
+            self.call_from_thread(setattr, self, "last_activity", max(self.last_activity, time.monotonic() - ago))
+
+    @work(group="tmux-message", thread=True)
+    def tell_every_window(self, text: str) -> None:
+        if self.tmux is not None:
+            try:
+                self.tmux.alert(f"rebench: {text}", seconds=15)
+            except Exception as exc:
+                log.warning("tmux alert failed: %s", exc)
+
+    @work(group="tmux-status", exclusive=True, thread=True)
+    def show_in_status_line(self, state: dict[str, Any]) -> None:
+        """The clock, what is left and the last score, in tmux's status line (every window sees it)."""
+        if self.tmux is None:
+            return
+        if state["ended"]:
+            clock = f"ENDED ({state.get('end_reason')})"
+        elif state["running"]:
+            clock = f"RUNNING {format_duration(state['remaining_s'])} left"
+        else:
+            clock = f"PAUSED ({state.get('paused_reason')})"
+        best = self.status.get("best_normalized") if self.status else None
+        score = f" · best {best:.3f}" if isinstance(best, int | float) else ""
+        try:
+            self.tmux.set_status(f"{clock}{score} · Ctrl-b 0 dashboard ")
+        except Exception as exc:
+            log.warning("tmux status line failed: %s", exc)
+
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self.mark_activity()
@@ -192,10 +235,12 @@ class RebenchApp(App):
             self.clock_bar.update(f"[red]lost the session daemon: {exc}[/red]")
             return
         self.clock_bar.sync(state)
+        self.show_in_status_line(state)
         await self._show_instructions(state)
         self.score_button.disabled = state["ended"] or self.score_panel.busy
         if state["ended"] and not self._final_shown:
             self._final_shown = True
+            self.tell_every_window(f"the session has ended ({state.get('end_reason')}); the final score is in window 0")
             await self._show_final(state)
 
     async def _show_instructions(self, state: dict[str, Any]) -> None:
@@ -376,6 +421,9 @@ class RebenchApp(App):
         if not state.get("running"):
             self.notify("resume the clock to use the shell", severity="warning")
             return
+        if self.tmux is not None:  # a window beside the dashboard, which keeps running
+            await asyncio.to_thread(self.tmux.new_shell)
+            return
         env = {"REBENCH_SESSION": self.client.session_id}
         # Started by root (a local operator), the shell gets the session's confinement here; started
         # as the participant (over SSH), this process and so the shell are already confined.
@@ -412,7 +460,7 @@ class RebenchApp(App):
     async def action_quit(self) -> None:
         state = self.clock_bar.current() or {}
         if not state.get("running"):
-            self.exit()
+            await self.leave()
             return
         self.push_screen(
             ChoiceModal(
@@ -430,8 +478,16 @@ class RebenchApp(App):
     async def _quit_answered(self, answer: str | None) -> None:
         if answer == "pause":
             await self._call("pause", reason="left the TUI")
-            self.exit()
+            await self.leave()
         elif answer == "keep":
+            await self.leave()
+
+    async def leave(self) -> None:
+        """Quit. In a tmux workspace, detach instead: the dashboard and the shells keep running, and
+        the next connection finds them as they were."""
+        if self.tmux is not None:
+            await asyncio.to_thread(self.tmux.detach_all)
+        else:
             self.exit()
 
     async def on_unmount(self) -> None:

@@ -217,12 +217,43 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_tui(home: Path, session_id: str, idle_after_s: float) -> int:
+def run_tui(home: Path, session_id: str, idle_after_s: float, use_tmux: bool = True) -> int:
+    """The TUI: in a tmux workspace (the dashboard beside the shells) when tmux is here and this
+    is a terminal, else on its own (the shell key then suspends it)."""
+    from rebench_tui import tmux_workspace
+
+    if use_tmux and tmux_workspace.usable():
+        return exec_workspace(home, session_id, idle_after_s)
     from rebench_tui.app import RebenchApp
     from rebench_tui.tui_client import SessionClient
 
     RebenchApp(SessionClient(home, session_id), idle_after_s=idle_after_s).run()
     return 0
+
+
+def exec_workspace(home: Path, session_id: str, idle_after_s: float) -> int:
+    """Become the tmux client of the session's workspace (as the participant, when isolated)."""
+    import os
+
+    from rebench_tui import tmux_workspace
+    from session.client import ensure_daemon
+    from session.participant import participant_environment
+    from session.session import Session
+
+    ensure_daemon(home, session_id)  # as the harness: the participant's processes could not start it
+    argv = tmux_workspace.attach_argv(home, session_id, ["--idle-after", f"{idle_after_s:g}s"])
+    with Session.open(home, session_id, hold=False) as s:
+        confinement, workspace = s.confinement, s.workspace
+    if os.geteuid() == 0 and confinement.participant_user:
+        argv = confinement.wrap(argv, "participant", group="front", cwd=workspace)
+        env = participant_environment(confinement.environment("participant"))
+    else:
+        env = participant_environment()
+    env["TERM"] = os.environ.get("TERM", "xterm-256color")
+    env.pop("TMUX", None)  # inside another tmux: ours is a server of its own
+    os.chdir(workspace)
+    os.execvpe(argv[0], argv, env)
+    return 0  # not reached
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -238,11 +269,11 @@ def cmd_open(args: argparse.Namespace) -> int:
     if session_id is None:
         with Session.create(home, DEFAULT_ENV, scale="cpu", kind="human", participant=participant, hold=False) as s:
             session_id = s.id
-    return run_tui(home, session_id, args.idle_after)
+    return run_tui(home, session_id, args.idle_after, use_tmux=not args.no_tmux)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    return run_tui(resolve_home(args.home), args.session, args.idle_after)
+    return run_tui(resolve_home(args.home), args.session, args.idle_after, use_tmux=not args.no_tmux)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -454,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="root of all sessions (default: $REBENCH_HOME or the user's data folder)")
     parser.add_argument("--idle-after", type=_duration, default=900.0, help="ask whether to pause after this idleness")
+    parser.add_argument("--no-tmux", action="store_true", help="the TUI alone: no tmux workspace around it")
     parser.set_defaults(handler=cmd_open)
     sub = parser.add_subparsers(dest="command")
 
@@ -471,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("attach", cmd_attach, "open the TUI on a session")
     p.add_argument("session")
     p.add_argument("--idle-after", type=_duration, default=900.0, help="ask whether to pause after this much idleness")
+    p.add_argument("--no-tmux", action="store_true", help="the TUI alone: no tmux workspace around it")
 
     p = add("new", cmd_new, "create a session and print its id")
     p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
