@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from session.isolation import Confinement
-from session.participant import spawn_participant
+from session.participant import kill_group, spawn_participant
 
 MAX_CAST_BYTES = 3 * 2**20  # fits one protocol message
 
@@ -116,7 +116,7 @@ def run_shell(
     confinement: Confinement | None = None,
     adopt: Callable[[int], None] | None = None,
     sink: Callable[[int, int, list[str]], CastSink] | None = None,
-    on_tick: Callable[[], None] | None = None,
+    on_tick: Callable[[], bool] | None = None,
 ) -> CastSink:
     """Run the shell to its end in a pty, forwarding the terminal when there is one.
 
@@ -124,7 +124,7 @@ def run_shell(
     at a gate): a front end that runs as the participant (over SSH) asks the daemon there to move
     it into the session's work group, which it cannot do itself. `sink(cols, rows, command)`
     makes where the recording goes (by default a `Cast` in memory); `on_tick` is called about
-    five times a second (a front end's banners)."""
+    five times a second (a front end's banners); when it returns True the shell is ended."""
     command = list(command or default_shell())
     interactive = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
     stdin_fd, stdout_fd = (sys.stdin.fileno(), sys.stdout.fileno()) if interactive else (-1, -1)
@@ -172,8 +172,9 @@ def run_shell(
                 _set_size(master, cols, rows)
                 cast.add("r", f"{cols}x{rows}")
             cast.tick()
-            if on_tick is not None:
-                on_tick()
+            if on_tick is not None and on_tick():  # the front end says the shell must end (the session did)
+                kill_group(proc)
+                break
             try:
                 ready, _, _ = select.select(sources, [], [], 0.2)
             except InterruptedError:

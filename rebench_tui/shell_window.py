@@ -79,20 +79,23 @@ class ClockWatch:
     def state_of(self, clock: dict[str, Any]) -> str:
         return "ended" if clock.get("ended") else ("running" if clock.get("running") else "paused")
 
-    def __call__(self) -> None:
+    def __call__(self) -> bool:
+        """True once the session has ended: the shell must end too (the harness kills it where
+        it can; unconfined, this is what ends it)."""
         if time.monotonic() - self._last < WATCH_S:
-            return
+            return self.ended
         self._last = time.monotonic()
         try:
             clock = self.rpc.request("rebench/clock")
         except (OSError, RpcError):
-            return  # the daemon restarts on demand; the shell goes on meanwhile
+            return self.ended  # the daemon restarts on demand; the shell goes on meanwhile
         state = self.state_of(clock)
         if state != self.state:
             if self.state is not None or state != "running":
                 _say(_clock_line(clock))
             self.state = state
             self.ended = state == "ended"
+        return self.ended
 
 
 def main(argv: list[str] | None = None) -> int:

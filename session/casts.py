@@ -16,6 +16,7 @@ import math
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,17 @@ class LiveCasts:
         if live is None:
             raise CastError(f"no open cast {key!r}")
         return self._store(live.path, ended_wall, live.client, cut_off, live.dropped)
+
+    def wait_closed(self, timeout_s: float) -> bool:
+        """Give the writers a moment to close their casts themselves (their shells just ended)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                if not self._open:
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
     def end_all(self, now: float) -> list[int]:
         """Store every cast still open (the session ended) or left by a dead daemon, as cut off."""

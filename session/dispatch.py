@@ -228,7 +228,10 @@ class Dispatcher:
             raise p.ProtocolError(
                 p.INVALID_PARAMS, "cast_begin takes `width` and `height` (integers), `command` (text)"
             )
-        key = await asyncio.to_thread(self.session.begin_cast, width, height, command, conn.label)
+        try:
+            key = await asyncio.to_thread(self.session.begin_cast, width, height, command, conn.label)
+        except CastError as exc:
+            raise p.ProtocolError(p.INVALID_PARAMS, str(exc)) from None
         return {"key": key}
 
     async def cast_append(self, message: p.Message, conn: Connection) -> dict[str, Any]:

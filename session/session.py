@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import errno
 import fcntl
 import getpass
@@ -40,7 +41,7 @@ from recorder.snapshots import SnapshotError, SnapshotRepo
 from recorder.store import ReadOnlyRecording, Recorder, Tx, cast_row, snapshot_row
 from session import heldout_review, orphans, visibility
 from session.aggregate import aggregate
-from session.casts import LiveCasts
+from session.casts import CastError, LiveCasts
 from session.clock import ClockState, TimeSource, clock_state
 from session.freezing import PAUSE_GROUPS, Freezing
 from session.isolation import Confinement, ResourceProfile
@@ -104,6 +105,7 @@ class Session:
             else Confinement.unrecorded(ResourceProfile.build(self.env.resources_for(self.scale)))
         )
         self.freezing = Freezing(self.confinement)
+        self._ending: str | None = None  # the reason, while `finish` runs
         self.casts = LiveCasts(paths.private / "casts", self.record_cast)
         self._counters_seen: dict[str, int] | None = None
         self._counters_lock = threading.Lock()
@@ -337,7 +339,10 @@ class Session:
         now = self.time.now()
         if self.holding:
             self.recorder.set_heartbeat(f"pid:{os.getpid()}", os.getpid(), now)
-        return clock_state(self.recorder.session(), self.recorder.pauses(), now)
+        state = clock_state(self.recorder.session(), self.recorder.pauses(), now)
+        if self._ending and not state.ended:  # being ended: front ends close their shells now
+            state = dataclasses.replace(state, ended=True, running=False, end_reason=self._ending)
+        return state
 
     def _reap_orphans(self) -> None:
         """End what a previous holder left running (scorers, `run` commands) and its verdict files,
@@ -650,11 +655,14 @@ class Session:
                     "final_normalized": row["final_normalized"],
                 }
             state = self.clock()
+            self._ending = reason
             now = self.time.now()
             event_id = self._begin("lifecycle", "ended", wall=now, client="", args={"reason": reason})
             started = time.monotonic()
             stopped = self.stop_work()  # nothing of the participant's may change the workspace after the end
-            self.casts.end_all(self.time.now())  # the shells ended with the work: their recordings are complete
+            # The shells ended with the work: their front ends close their recordings, or we do.
+            self.casts.wait_closed(2.5)
+            self.casts.end_all(self.time.now())
             token = _CURRENT_EVENT.set((id(self), event_id))
             try:
                 snapshot = self.take_snapshot("submit" if reason == "submitted" else "final")
@@ -727,6 +735,8 @@ class Session:
 
     def begin_cast(self, width: int, height: int, command: str, client: str) -> str:
         """Open a shell recording that is written as it goes (session/casts.py); its key."""
+        if self.clock().ended:
+            raise CastError("the session has ended: no new shell recordings")
         now = self.time.now()
         key = self.casts.begin(width, height, command, now, client)
         self.record("shell", "cast_started", wall=now, client=client, args={"key": key, "command": command[:200]})

@@ -1,0 +1,151 @@
+"""The expert's terminal in tmux: the dashboard in window 0, recorded shells beside it, all living
+on when the terminal goes away. Real tmux servers, the real command line, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import libtmux
+import pytest
+from conftest import REPO, cli
+
+from rebench_tui.tmux_workspace import SESSION, socket_name
+from session.session import Session
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def until(predicate: Callable[[], object], timeout: float = 30, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+class Terminal:
+    """An outer tmux standing in for the participant's terminal (an SSH client's, or a local one)."""
+
+    def __init__(self, home: Path, argv: list[str]) -> None:
+        self.name = f"rbt-{uuid.uuid4().hex[:8]}"
+        env = {**os.environ, "REBENCH_HOME": str(home)}
+        env.pop("TMUX", None)
+        command = " ".join([sys.executable, "-m", "rebench_tui.cli", *argv]) + "; sleep 60"
+        size = ["-x", "100", "-y", "30"]
+        argv = ["tmux", "-L", self.name, "new-session", "-d", *size, "-c", str(REPO), command]
+        subprocess.run(argv, check=True, env=env)
+
+    def close(self) -> None:
+        """The terminal goes away (a dropped connection): its tmux client dies with it."""
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
+
+
+class Workspace:
+    def __init__(self, home: Path, sid: str) -> None:
+        self.home, self.sid = home, sid
+        self.server = libtmux.Server(socket_name=socket_name(sid))
+
+    def tmux(self, *args: str) -> list[str]:
+        return self.server.cmd(*args).stdout
+
+    def screen(self, window: int) -> str:
+        return "\n".join(self.tmux("capture-pane", "-p", "-t", f"{SESSION}:{window}"))
+
+    def windows(self) -> list[str]:
+        return self.tmux("list-windows", "-t", SESSION, "-F", "#{window_index}:#{window_name}")
+
+    def send(self, window: int, *keys: str) -> None:
+        self.tmux("send-keys", "-t", f"{SESSION}:{window}", *keys)
+
+
+@pytest.fixture
+def workspace(home: Path) -> Iterator[tuple[Workspace, Terminal]]:
+    with Session.create(home, "selftest", budget_s=3600, kind="human", participant="expert", hold=False) as s:
+        sid = s.id
+    cli("call", sid, "resume", "--arg", "reason=start", home=home)
+    terminal = Terminal(home, ["attach", sid])
+    ws = Workspace(home, sid)
+    try:
+        until(lambda: "RUNNING" in ws.screen(0) if ws.server.is_alive() else False, 60, "the dashboard")
+        yield ws, terminal
+    finally:
+        terminal.close()
+        subprocess.run(["tmux", "-L", socket_name(sid), "kill-server"], capture_output=True)
+
+
+def open_shell(ws: Workspace) -> int:
+    ws.send(0, "x")
+    until(lambda: any(w.endswith(":shell") for w in ws.windows()), 20, "a shell window")
+    window = int(next(w for w in ws.windows() if w.endswith(":shell")).split(":")[0])
+    until(lambda: re.search(r"workspace [$#]", ws.screen(window)), 30, "the shell's prompt")
+    return window
+
+
+def test_the_dashboard_and_a_shell_update_at_the_same_time(workspace: tuple[Workspace, Terminal]) -> None:
+    ws, _ = workspace
+    shell = open_shell(ws)
+    assert "Ctrl-b 0: dashboard" in ws.screen(shell)  # the banner says how to get back
+    ws.send(shell, "for i in $(seq 300); do echo tick$i; sleep 0.1; done", "Enter")
+    until(lambda: "tick5" in ws.screen(shell), 20, "the shell's loop")
+    cli("call", ws.sid, "note", "--arg", "text=while the loop runs", home=ws.home)
+    scored = cli("call", ws.sid, "score", "--json", home=ws.home)
+    assert json.loads(scored.stdout)["valid"]
+    # The dashboard shows the new score while the shell is still printing.
+    until(lambda: "answer=0.0" in ws.screen(0), 20, "the score in the dashboard")
+    assert "tick300" not in ws.screen(shell)
+    status = ws.tmux("show-options", "-g", "status-right")
+    assert any("RUNNING" in line and "left" in line for line in status), status
+
+
+def test_a_dropped_terminal_leaves_the_shells_running_and_the_next_attach_finds_them(
+    workspace: tuple[Workspace, Terminal], home: Path
+) -> None:
+    ws, terminal = workspace
+    shell = open_shell(ws)
+    ws.send(shell, "sleep 600 & echo pid=$!", "Enter")
+    pid = int(until(lambda: next((line.split("=")[1] for line in ws.screen(shell).splitlines()
+                                  if line.startswith("pid=")), None), 20, "the sleep's pid"))  # fmt: skip
+    terminal.close()
+    time.sleep(1.0)
+    assert ws.server.is_alive() and Path(f"/proc/{pid}").exists()
+    again = Terminal(home, ["attach", ws.sid])
+    try:
+        until(lambda: ws.tmux("list-clients"), 30, "the next terminal attached")
+        assert f"{shell}:shell" in ws.windows() and Path(f"/proc/{pid}").exists()
+        ws.send(shell, "echo still-here", "Enter")
+        until(lambda: "still-here" in ws.screen(shell).split("pid=")[-1], 20, "the same shell answering")
+    finally:
+        again.close()
+
+
+def test_the_end_of_the_session_ends_the_shells_and_leaves_a_complete_record(
+    workspace: tuple[Workspace, Terminal],
+) -> None:
+    ws, _ = workspace
+    shell = open_shell(ws)
+    ws.send(shell, "echo before-the-end > made.txt", "Enter")
+    until(lambda: (Path(ws.home, "sessions", ws.sid, "workspace", "made.txt")).exists(), 20, "the command")
+    cli("call", ws.sid, "submit", home=ws.home)
+    until(lambda: "the session has ended" in ws.screen(shell), 30, "the end in the shell's window")
+    until(lambda: "Session over" in ws.screen(0), 30, "the end in the dashboard")
+    ws.send(shell, "echo after-the-end > late.txt", "Enter")
+    time.sleep(1.0)
+    assert not Path(ws.home, "sessions", ws.sid, "workspace", "late.txt").exists()
+    assert "Traceback" not in ws.screen(0) + ws.screen(shell)
+    with Session.open(ws.home, ws.sid, hold=False) as s:
+        casts = s.recorder.casts()
+        ended = [e["result"] for e in s.recorder.events("shell") if e["name"] == "cast"]
+    assert len(casts) == 1 and "before-the-end" in casts[0]["cast"], [
+        (c["cast"][:300], c["cast"][-300:]) for c in casts
+    ]
+    assert ended and ended[0]["cut_off"] is False
