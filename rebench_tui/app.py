@@ -41,6 +41,7 @@ from session.resources import ResourceSampler
 log = logging.getLogger(__name__)
 
 TIME_LEFT_ALERTS = (3600, 900, 300)
+TMUX_ACTIVITY_TICKS = 10  # look at the shells' activity every 10 s (idleness is counted in minutes)
 CLOCK_SYNC_S = 5.0
 
 
@@ -82,6 +83,7 @@ class RebenchApp(App):
         self._alerted: set[int] = set()
         self._prompting_idle = False
         self._final_shown = False
+        self._ticks = 0
         self._instructions_loaded = False
 
     def compose(self) -> ComposeResult:
@@ -159,7 +161,8 @@ class RebenchApp(App):
                 self._alerted.add(threshold)
                 self.notify(f"{format_duration(threshold)} of working time left", severity="warning", timeout=30)
                 self.tell_every_window(f"{format_duration(threshold)} of working time left")
-        if self.tmux is not None:
+        self._ticks += 1
+        if self.tmux is not None and self._ticks % TMUX_ACTIVITY_TICKS == 0:  # a tmux call costs a process
             self.note_tmux_activity()
         idle = time.monotonic() - self.last_activity
         if state["running"] and idle >= self.idle_after_s and not self._prompting_idle:
@@ -295,13 +298,14 @@ class RebenchApp(App):
     # -- resources ------------------------------------------------------------------------------
     @work(thread=True, group="resources", exclusive=True)
     def sample(self) -> None:
-        """One sample a second, taken after the last one (no pile-up); stops with the app."""
+        """One sample a second while the Resources tab shows, every 5 s otherwise, each taken after the
+        last one (no pile-up); stops with the app. The dashboard idles for hours: keep it cheap."""
         worker = get_current_worker()
         sampler = ResourceSampler(self._workspace())
         try:
             while not worker.is_cancelled:
                 self.post_message(ResourceSample(sampler.sample()))
-                time.sleep(1.0)
+                time.sleep(1.0 if self.tabs.active == "resources" else 5.0)
         finally:
             sampler.close()
 
