@@ -237,18 +237,21 @@ def exec_workspace(home: Path, session_id: str, idle_after_s: float) -> int:
 
     from rebench_tui import tmux_workspace
     from session.client import ensure_daemon
+    from session.layout import session_paths
     from session.participant import participant_environment
     from session.session import Session
 
     ensure_daemon(home, session_id)  # as the harness: the participant's processes could not start it
     argv = tmux_workspace.attach_argv(home, session_id, ["--idle-after", f"{idle_after_s:g}s"])
-    with Session.open(home, session_id, hold=False) as s:
-        confinement, workspace = s.confinement, s.workspace
-    if os.geteuid() == 0 and confinement.participant_user:
-        argv = confinement.wrap(argv, "participant", group="front", cwd=workspace)
-        env = participant_environment(confinement.environment("participant"))
-    else:
-        env = participant_environment()
+    workspace = session_paths(home, session_id).workspace
+    env = participant_environment()
+    if os.geteuid() == 0:  # an operator: the workspace is the participant's, confined as they are
+        with Session.open(home, session_id, hold=False) as s:
+            confinement = s.confinement
+        if confinement.participant_user:
+            argv = confinement.wrap(argv, "participant", group="front", cwd=workspace)
+            env = participant_environment(confinement.environment("participant"))
+    # Otherwise this process already is the participant's (as the SSH server starts it, confined).
     env["TERM"] = os.environ.get("TERM", "xterm-256color")
     env.pop("TMUX", None)  # inside another tmux: ours is a server of its own
     os.chdir(workspace)

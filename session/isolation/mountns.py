@@ -69,9 +69,13 @@ def _prepare_run_dir() -> None:
 
 def masks_for(paths: Iterable[Path]) -> list[str]:
     """The mask arguments for the paths that exist (a path made later is not covered: say so)."""
-    items = []
+    items: list[str] = []
+    hidden: list[Path] = []
     for path in sorted({Path(p).resolve() for p in paths}):
+        if any(path.is_relative_to(folder) for folder in hidden):
+            continue  # inside a folder already hidden (a worktree's git folder inside the main one)
         if path.is_dir():
+            hidden.append(path)
             items.append(f"d:{path}")
         elif path.exists():
             items.append(f"f:{path}")
