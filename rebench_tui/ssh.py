@@ -308,7 +308,8 @@ class Server:
             self.handlers.add(task)
             task.add_done_callback(self.handlers.discard)
         user = process.get_extra_info("username")
-        peer = process.get_extra_info("peername")
+        host, port = process.get_extra_info("peername")[:2]
+        peer = f"{host}:{port}"
         try:
             session_id = await asyncio.to_thread(current_session, self.config, user)
         except Exception as exc:
@@ -323,7 +324,7 @@ class Server:
             fingerprint=fingerprint,
         )  # fmt: skip
         await self._record(
-            session_id, "connect", user=user, peer=f"{peer[0]}:{peer[1]}", command=command, fingerprint=fingerprint,
+            session_id, "connect", user=user, peer=peer, command=command, fingerprint=fingerprint,
             **({"subsystem": subsystem} if subsystem else {}),
         )  # fmt: skip
         self.active[user] = self.active.get(user, 0) + 1
@@ -351,9 +352,13 @@ class Server:
                 await self._tui(process, session_id)
         except (asyncssh.Error, ConnectionError, BrokenPipeError) as exc:  # the client went away meanwhile
             log.info("connection of %s ended: %s", user, exc)
+        except Exception as exc:  # our fault: the operator gets the traceback, the client a line
+            log.exception("serving %s (%s) failed", user, command or process.subsystem or "tui")
+            with contextlib.suppress(Exception):
+                self._refuse(process, f"the server failed ({type(exc).__name__}); the operator has the details")
         finally:
             self.active[user] -= 1
-            await self._record(session_id, "disconnect", user=user, peer=f"{peer[0]}:{peer[1]}")
+            await self._record(session_id, "disconnect", user=user, peer=peer)
             if self.config.pause_when_disconnected and self.active[user] == 0:
                 await self._clock(session_id, "pause", "disconnected")
 
@@ -441,6 +446,23 @@ class Server:
         self._refuse(process, f"no {what} now: {why}", what=what)
         return True
 
+    async def _until_ended(self, session_id: str, every_s: float = 2.0) -> str:
+        """Returns once the session has ended (how it ended, in words): shells and transfers stop then,
+        also where no work group is killed for them (without root)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                client = await self._operator(session_id)
+                try:
+                    state = await client.request("rebench/clock")
+                finally:
+                    await client.close()
+            except Exception as exc:  # a daemon restarting: ask again
+                log.debug("clock of %s unknown: %s", session_id, exc)
+                continue
+            if state.get("ended"):
+                return f"the session has ended ({state.get('end_reason')})"
+
     async def _sftp(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
         if await self._refused_unless_running(process, session_id, "sftp"):
             return
@@ -460,11 +482,14 @@ class Server:
             )
 
         env = participant_environment(confinement.environment("participant"))
+        ended = asyncio.create_task(self._until_ended(session_id))
         try:
             status = await serve_sftp(
-                process, workspace=workspace, confinement=confinement, env=env, record=record, refused=refused
-            )
+                process, workspace=workspace, confinement=confinement, env=env, record=record, refused=refused,
+                ended=ended,
+            )  # fmt: skip
         finally:
+            ended.cancel()
             await asyncio.to_thread(recorder.close)
         process.exit(status)
         await _finish(process, asyncio.create_task(process.wait_closed()))
@@ -477,7 +502,11 @@ class Server:
             return
         confinement, workspace = await self._seat(session_id)
         env = {"TERM": process.get_terminal_type(), "COLORTERM": "truecolor", "REBENCH_SESSION": session_id}
-        status, cast = await run_shell(process, workspace=workspace, confinement=confinement, env=env)
+        ended = asyncio.create_task(self._until_ended(session_id))
+        try:
+            status, cast = await run_shell(process, workspace=workspace, confinement=confinement, env=env, ended=ended)
+        finally:
+            ended.cancel()
         try:
             client = await self._operator(session_id)
             try:

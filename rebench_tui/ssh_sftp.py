@@ -64,8 +64,10 @@ async def serve_sftp(
     env: dict[str, str],
     record: Record,
     refused: Callable[[dict[str, Any]], None],
+    ended: Awaitable[str] | None = None,
 ) -> int:
-    """Relay one sftp channel to a confined SFTP server until either side ends; its exit status."""
+    """Relay one sftp channel to a confined SFTP server until either side ends, or the session
+    (`ended`); its exit status."""
     report_read, report_write = os.pipe()
     client_version = process.get_extra_info("client_version") or ""
     try:
@@ -81,7 +83,10 @@ async def serve_sftp(
     await process.redirect(stdin=child.stdin, stdout=child.stdout)
     exited = asyncio.create_task(child.wait())
     closed = asyncio.create_task(process.wait_closed())
-    await asyncio.wait({exited, closed}, return_when=asyncio.FIRST_COMPLETED)
+    end = asyncio.ensure_future(ended) if ended is not None else asyncio.get_running_loop().create_future()
+    await asyncio.wait({exited, closed, end}, return_when=asyncio.FIRST_COMPLETED)
+    if end.done() and not exited.done():  # what is open is closed, and recorded, as on a drop
+        log.info("sftp: the session ended: closing its SFTP server")
     if not exited.done():  # the client went away: the server sees its input end, then a signal
         with contextlib.suppress(OSError, RuntimeError):
             child.stdin.close()
@@ -93,6 +98,7 @@ async def serve_sftp(
             await exited
     await asyncio.gather(reports, errors, return_exceptions=True)
     closed.cancel()
+    end.cancel()
     return child.returncode or 0
 
 

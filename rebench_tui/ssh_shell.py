@@ -20,6 +20,7 @@ import struct
 import subprocess
 import termios
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,16 @@ def _controlling_tty() -> None:
 
 
 async def run_shell(
-    process: asyncssh.SSHServerProcess, *, workspace: Path, confinement: Confinement, env: dict[str, str]
+    process: asyncssh.SSHServerProcess,
+    *,
+    workspace: Path,
+    confinement: Confinement,
+    env: dict[str, str],
+    ended: Awaitable[str] | None = None,
 ) -> tuple[int, CastRecorder]:
-    """Run the shell on a pty relayed to the channel until it ends or the client goes; its cast."""
+    """Run the shell on a pty relayed to the channel until it ends or the client goes; its cast.
+
+    `ended` resolves (to a message) when the session ends: the shell is then told and hung up."""
     cols, rows = (process.term_size[:2] if process.term_size else (0, 0)) or (80, 24)
     cols, rows = cols or 80, rows or 24
     command = shell_command(confinement)
@@ -118,11 +126,17 @@ async def run_shell(
     typing = asyncio.create_task(_pump_input(process, to_shell, cast))
     closed = asyncio.create_task(process.wait_closed())
     exited = asyncio.create_task(asyncio.to_thread(child.wait))
+    end = asyncio.ensure_future(ended) if ended is not None else asyncio.get_running_loop().create_future()
     try:
-        await asyncio.wait({output, closed, exited}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({output, closed, exited, end}, return_when=asyncio.FIRST_COMPLETED)
+        if end.done() and not closed.done():
+            banner = f"\r\n[rebench] {end.result()}: this shell is closed.\r\n"
+            cast.add("o", banner)
+            with contextlib.suppress(asyncssh.Error, OSError):
+                process.stdout.write(banner.encode())
         if exited.done() and not output.done():  # a job it left holds the terminal: the rest of its output
             await asyncio.wait({output, closed}, timeout=1)
-        elif not exited.done():  # the connection dropped: hang up the shell, as a terminal would
+        elif not exited.done():  # the connection dropped, or the session ended: hang up, as a terminal would
             _signal_group(child, signal.SIGHUP)
             try:
                 await asyncio.wait_for(asyncio.shield(exited), 5)
@@ -130,7 +144,7 @@ async def run_shell(
                 _signal_group(child, signal.SIGKILL)
         returncode = await exited
     finally:
-        for task in (output, typing, closed):
+        for task in (output, typing, closed, end):
             task.cancel()
         out_transport.close()
         in_transport.close()

@@ -84,6 +84,13 @@ def pause_clock(config: ServerConfig, session_id: str) -> None:
         client.call_tool("pause", {"reason": "test"})
 
 
+def end_session(config: ServerConfig, session_id: str) -> None:
+    with DaemonClient(ensure_daemon(config.home, session_id)) as client:
+        client.initialize("test")
+        result = client.call_tool("submit", {})
+        assert not result.get("isError"), result
+
+
 async def read_until(stream: asyncssh.SSHReader, needle: bytes, timeout: float = 30.0) -> bytes:
     seen = b""
     deadline = time.monotonic() + timeout

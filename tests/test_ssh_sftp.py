@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncssh
 import psutil
 import pytest
-from sshkit import needs_openssh, run_client, ssh_server, start_clock, wait_for
+from sshkit import end_session, needs_openssh, run_client, ssh_server, start_clock, wait_for
 
 from rebench_tui.sftp_server import WorkspacePaths, WorkspaceSFTPServer
 from session.layout import session_paths
@@ -262,3 +262,17 @@ async def test_a_connection_dropped_mid_transfer_ends_cleanly_and_is_recorded(
     noise = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith(("asyncio", "asyncssh"))]
     assert not noise, [r.getMessage() for r in noise]
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+async def test_the_end_of_the_session_ends_its_transfers(home: Path, tmp_path: Path) -> None:
+    async with ssh_server(home, tmp_path / "keys") as server:
+        session_id = await asyncio.to_thread(start_clock, server.config, "alice")
+        async with server.connect("alice") as conn, conn.start_sftp_client() as sftp:
+            f = await sftp.open("late.bin", "wb")
+            await f.write(b"z" * 1000)
+            await asyncio.to_thread(end_session, server.config, session_id)
+            await wait_for(lambda: not sftp_servers(), timeout=20, what="the SFTP server's end")
+            with pytest.raises((asyncssh.SFTPError, asyncssh.Error, OSError)):
+                await f.write(b"after the end")
+        await wait_for(lambda: any(e["name"] == "write" for e in sftp_events(home, session_id)), what="the record")
+    assert (session_paths(home, session_id).workspace / "late.bin").read_bytes() == b"z" * 1000

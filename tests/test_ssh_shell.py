@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 
 import psutil
-from sshkit import needs_openssh, pause_clock, read_until, run_client, ssh_server, start_clock, wait_for
+from sshkit import (
+    end_session,
+    needs_openssh,
+    pause_clock,
+    read_until,
+    run_client,
+    ssh_server,
+    start_clock,
+    wait_for,
+)
 
 from session.layout import session_paths
 from session.session import Session
@@ -106,3 +115,20 @@ async def test_openssh_gets_a_shell_with_ssh_t(home: Path, tmp_path: Path) -> No
         )
         assert rc == 1 and "ssh -t" in err, (rc, err)
         await wait_for(lambda: casts(home, session_id), what="the cast")
+
+
+async def test_the_end_of_the_session_closes_the_shell_and_keeps_its_recording(home: Path, tmp_path: Path) -> None:
+    async with ssh_server(home, tmp_path / "keys") as server:
+        session_id = await asyncio.to_thread(start_clock, server.config, "alice")
+        async with server.connect("alice") as conn:
+            shell = await conn.create_process("shell", term_type="xterm", encoding=None)
+            shell.stdin.write(b"echo before-$((2+2))\n")
+            await read_until(shell.stdout, b"before-4")
+            await asyncio.to_thread(end_session, server.config, session_id)
+            await read_until(shell.stdout, b"the session has ended")
+            result = await shell.wait(timeout=30)
+            assert result.exit_status != 0  # hung up
+        await wait_for(lambda: casts(home, session_id), what="the cast")
+    _, events = parse_cast(casts(home, session_id)[0])
+    shown = "".join(e[2] for e in events if e[1] == "o")
+    assert "before-4" in shown and "this shell is closed" in shown
