@@ -36,6 +36,7 @@ from typing import Any
 import asyncssh
 from asyncssh.constants import EXTENDED_DATA_STDERR
 
+from rebench_tui.shell_window import shell_environment
 from rebench_tui.ssh_sftp import serve_sftp
 from rebench_tui.ssh_shell import run_shell
 from session.catalog import latest_open_session
@@ -501,7 +502,9 @@ class Server:
         if await self._refused_unless_running(process, session_id, "shell"):
             return
         confinement, workspace = await self._seat(session_id)
-        env = {"TERM": process.get_terminal_type(), "COLORTERM": "truecolor", "REBENCH_SESSION": session_id}
+        # What the workspace's shells get too (the session, the home, an editor, a short prompt).
+        env = {**shell_environment(self.config.home, session_id), "TERM": process.get_terminal_type()}
+        env["COLORTERM"] = "truecolor"
         ended = asyncio.create_task(self._until_ended(session_id))
         try:
             status, cast = await run_shell(process, workspace=workspace, confinement=confinement, env=env, ended=ended)

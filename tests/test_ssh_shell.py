@@ -44,8 +44,9 @@ async def test_a_shell_runs_in_the_workspace_and_is_recorded_with_input_output_a
         session_id = await asyncio.to_thread(start_clock, server.config, "alice")
         async with server.connect("alice") as conn:
             shell = await conn.create_process("shell", term_type="xterm-256color", term_size=(90, 30), encoding=None)
-            shell.stdin.write(b"echo at-$PWD; echo $((6*7))-$REBENCH_SESSION\n")
+            shell.stdin.write(b"echo at-$PWD; echo home-$REBENCH_HOME; echo $((6*7))-$REBENCH_SESSION\n")
             seen = await read_until(shell.stdout, f"42-{session_id}".encode())
+            assert f"home-{home}".encode() in seen  # so `rebench-tui call $REBENCH_SESSION status` works
             assert f"at-{session_paths(home, session_id).workspace}".encode() in seen
             shell.change_terminal_size(120, 40)
             await asyncio.sleep(0.3)
