@@ -17,7 +17,6 @@ import os
 import pwd
 import signal
 import struct
-import subprocess
 import termios
 import time
 from collections.abc import Awaitable
@@ -29,7 +28,7 @@ import asyncssh
 from asyncssh.misc import SoftEOFReceived
 
 from session.isolation import Confinement
-from session.participant import spawn_participant
+from session.participant import participant_environment
 
 MAX_CAST_BYTES = 3 * 2**20  # fits one protocol message
 
@@ -108,10 +107,14 @@ async def run_shell(
         with contextlib.suppress(KeyError, OSError):
             os.fchown(slave, pwd.getpwnam(confinement.participant_user).pw_uid, -1)
             os.fchmod(slave, 0o620)
+    # As `spawn_participant` starts participant processes, but waited for by the loop (an open
+    # shell must not hold one of the few threads every other connection shares for hours).
+    argv = confinement.wrap(command, "participant", group="work", cwd=workspace)
     try:
-        child = spawn_participant(
-            command, workspace, env, confinement=confinement, group="work",
-            stdin=slave, stdout=slave, stderr=slave, preexec_fn=_controlling_tty,
+        child = await asyncio.create_subprocess_exec(
+            *argv, cwd=workspace, env=participant_environment({**confinement.environment("participant"), **env}),
+            stdin=slave, stdout=slave, stderr=slave, start_new_session=True, preexec_fn=_controlling_tty,
+            umask=0o022,
         )  # fmt: skip
     finally:
         os.close(slave)
@@ -125,7 +128,7 @@ async def run_shell(
     output = asyncio.create_task(_pump_output(from_shell, process, cast))
     typing = asyncio.create_task(_pump_input(process, to_shell, cast))
     closed = asyncio.create_task(process.wait_closed())
-    exited = asyncio.create_task(asyncio.to_thread(child.wait))
+    exited = asyncio.create_task(child.wait())
     end = asyncio.ensure_future(ended) if ended is not None else asyncio.get_running_loop().create_future()
     try:
         await asyncio.wait({output, closed, exited, end}, return_when=asyncio.FIRST_COMPLETED)
@@ -182,7 +185,7 @@ class _PtyOutput(asyncio.Protocol):
         return data
 
 
-def _signal_group(child: subprocess.Popen, sig: int) -> None:
+def _signal_group(child: asyncio.subprocess.Process, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, sig)
 
