@@ -281,11 +281,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
-    from rebench_tui.ssh import ServerConfig, serve
+    from rebench_tui.ssh import ServerConfig, configure_logging, serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncssh_log_level = configure_logging(args.verbose)
     home = resolve_home(args.home)
     config = ServerConfig(
         home=home,
@@ -295,6 +294,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         budget_s=args.budget,
         scale=args.scale,
         pause_when_disconnected=args.pause_when_disconnected,
+        asyncssh_log_level=asyncssh_log_level,
         **_isolation_kwargs(args),
     )
     config.authorized_dir.mkdir(parents=True, exist_ok=True)
@@ -554,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pause the clock while none of a user's connections is open",
     )
+    p.add_argument("--verbose", action="store_true", help="log more: ours at DEBUG, asyncssh's from INFO")
     _add_isolation_options(p)
 
     p = add("report", cmd_report, "compare humans and agents: final scores and score against time budget (score@k)")

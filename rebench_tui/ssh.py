@@ -3,13 +3,16 @@
 Public-key login only: `AUTHORIZED_DIR/<username>` holds that participant's keys.
 Each interactive connection gets its own pseudo-terminal running the TUI as a child
 process (Textual binds to its own process's terminal); `ssh … mcp` serves the MCP
-bridge. The session daemon owns the session, so a dropped connection loses nothing:
+bridge; `ssh -t … shell` opens a plain recorded shell (`ssh_shell.py`) and the `sftp`
+subsystem serves the workspace (`ssh_sftp.py`), so `scp`, `sftp` and editors' remote
+modes work. The session daemon owns the session, so a dropped connection loses nothing:
 the TUI process ends, and the next connection attaches to the same session.
 
-Everything refused is logged (`HOME/ssh-server.log`) with the user and, once known, the
-key's fingerprint: unknown keys and users, password and other login methods, port
-forwarding (either way), agent and X11 forwarding, sftp and other subsystems, commands.
-Connects and disconnects are recorded in the session through its daemon.
+Everything refused is refused with a message and logged (`HOME/ssh-server.log`) with the
+user and, once known, the key's fingerprint: unknown keys and users, password and other
+login methods, port forwarding (either way), agent and X11 forwarding, other subsystems,
+other commands, and paths outside the workspace. Connects, disconnects, shells (casts) and
+file transfers are recorded in the session through its daemon.
 """
 
 from __future__ import annotations
@@ -25,15 +28,21 @@ import signal
 import sys
 import termios
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncssh
+from asyncssh.constants import EXTENDED_DATA_STDERR
 
+from rebench_tui.shell_window import shell_environment
+from rebench_tui.ssh_sftp import serve_sftp
+from rebench_tui.ssh_shell import run_shell
 from session.catalog import latest_open_session
-from session.client import AsyncDaemonClient, ensure_daemon
+from session.client import AsyncDaemonClient, EventRecorder, ensure_daemon
 from session.isolation import Confinement
+from session.participant import participant_environment
 from session.session import Session
 
 log = logging.getLogger("rebench.ssh")
@@ -52,6 +61,7 @@ class ServerConfig:
     tui_args: tuple[str, ...] = ()
     isolation: bool = True
     profile: dict[str, Any] = field(default_factory=dict)
+    asyncssh_log_level: int = logging.WARNING  # what of asyncssh's own log reaches the console
 
     @property
     def log_path(self) -> Path:
@@ -71,7 +81,8 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
 
 
 class ConnectionLog:
-    """Every connection attempt, refused or not, as JSON lines beside the sessions."""
+    """Every connection attempt, refused or not, as JSON lines beside the sessions (and one
+    line each on the console, through the `rebench.ssh` logger)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -81,13 +92,27 @@ class ConnectionLog:
         line = json.dumps({"time": time.time(), "event": event, **fields}, default=str)
         with open(self.path, "a") as f:
             f.write(line + "\n")
+        log.info("%s", _summary(event, fields))
+
+
+def _summary(event: str, fields: dict[str, Any]) -> str:
+    """One console line for a connection log entry: who, then what."""
+    who = fields.get("user") or "?"
+    if fields.get("fingerprint"):
+        who += f" ({fields['fingerprint']})"
+    detail = " ".join(
+        f"{key}={value}" for key, value in fields.items() if key not in ("user", "fingerprint") and value is not None
+    )
+    return f"{event}: {who} {detail}".rstrip()
 
 
 class ParticipantAuth(asyncssh.SSHServer):
     """Public keys from `authorized_dir/<username>`; nothing else, and every refusal logged."""
 
-    def __init__(self, config: ServerConfig, events: ConnectionLog, live: dict[int, ParticipantAuth]) -> None:
-        self.config, self.events, self.live = config, events, live
+    def __init__(
+        self, config: ServerConfig, events: ConnectionLog, live: dict[int, ParticipantAuth], handler: Handler
+    ) -> None:
+        self.config, self.events, self.live, self.handler = config, events, live, handler
         self.peer = ""
         self.user: str | None = None  # the user it tries to log in as, accepted or not
         self.fingerprint: str | None = None
@@ -150,6 +175,9 @@ class ParticipantAuth(asyncssh.SSHServer):
         self.refused("tap forwarding", unit=unit)
         return False
 
+    def session_requested(self) -> _ParticipantSession:
+        return _ParticipantSession(self.handler)
+
     def password_auth_supported(self) -> bool:
         return False
 
@@ -173,14 +201,39 @@ class ParticipantAuth(asyncssh.SSHServer):
         return allowed
 
 
+Handler = Callable[[asyncssh.SSHServerProcess], Awaitable[None]]
+
+
+class _ParticipantSession(asyncssh.SSHServerProcess):
+    """One session channel, handed to `Server.handle` whatever it asks for, the `sftp` subsystem
+    included: asyncssh would serve sftp itself, in this process as root (or refuse it without a
+    word when it has no SFTP server); here the handler starts a confined one, or refuses with a
+    message whatever it does not offer."""
+
+    def __init__(self, handler: Handler) -> None:
+        super().__init__(handler, None, 0, False)
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return True
+
+    def session_started(self) -> None:
+        if self.channel.get_subsystem() != "sftp":
+            super().session_started()
+            return
+        # What the base class does for every other request, which it keeps from sftp.
+        stdin: asyncssh.SSHReader[bytes] = asyncssh.SSHReader(self, self.channel)
+        stdout: asyncssh.SSHWriter[bytes] = asyncssh.SSHWriter(self, self.channel)
+        stderr: asyncssh.SSHWriter[bytes] = asyncssh.SSHWriter(self, self.channel, EXTENDED_DATA_STDERR)
+        self.channel.get_connection().create_task(self._start_process(stdin, stdout, stderr), stdin.logger)
+
+
 class _ForwardingRefusals(logging.Handler):
-    """asyncssh refuses agent and X11 forwarding and sftp itself and only says so in its own log:
+    """asyncssh refuses agent and X11 forwarding itself and only says so in its own log (at INFO):
     those lines are turned into refusals in the connection log, with the user and key."""
 
     _REFUSALS = {
         "Agent forwarding request denied": "agent forwarding",
         "X11 forwarding request denied": "X11 forwarding",
-        "Subsystem: sftp": "sftp",  # no sftp server is configured: asyncssh refuses it itself
     }
 
     def __init__(self, live: dict[int, ParticipantAuth]) -> None:
@@ -226,20 +279,16 @@ class Server:
         self.events = ConnectionLog(config.log_path)
         self.active: dict[str, int] = {}  # participant -> open connections
         self.live: dict[int, ParticipantAuth] = {}  # asyncssh's connection number -> its auth
+        self.handlers: set[asyncio.Task] = set()  # the channels being served
 
     async def start(self, host: str, port: int) -> asyncssh.SSHAcceptor:
-        key = load_or_create_host_key(self.config.host_key)
-        asyncssh_log = logging.getLogger("asyncssh")
-        if asyncssh_log.getEffectiveLevel() > logging.INFO:
-            asyncssh_log.setLevel(logging.INFO)
-            asyncssh_log.propagate = False  # we want its refusals, not its chatter on our stderr
-        asyncssh_log.addHandler(_ForwardingRefusals(self.live))
+        key = self.host_key = load_or_create_host_key(self.config.host_key)
+        _route_asyncssh_log(self.config.asyncssh_log_level).addHandler(_ForwardingRefusals(self.live))
         return await asyncssh.create_server(
-            lambda: ParticipantAuth(self.config, self.events, self.live),
+            lambda: ParticipantAuth(self.config, self.events, self.live, self.handle),
             host,
             port,
             server_host_keys=[key],
-            process_factory=self.handle,
             encoding=None,
             line_editor=False,
             keepalive_interval=30,
@@ -249,9 +298,19 @@ class Server:
             x11_forwarding=False,
         )
 
+    async def wait_handlers(self, timeout: float = 30.0) -> None:
+        """Until every channel being served has ended (after the listener closed: a clean stop)."""
+        if self.handlers:
+            await asyncio.wait(set(self.handlers), timeout=timeout)
+
     async def handle(self, process: asyncssh.SSHServerProcess) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.handlers.add(task)
+            task.add_done_callback(self.handlers.discard)
         user = process.get_extra_info("username")
-        peer = process.get_extra_info("peername")
+        host, port = process.get_extra_info("peername")[:2]
+        peer = f"{host}:{port}"
         try:
             session_id = await asyncio.to_thread(current_session, self.config, user)
         except Exception as exc:
@@ -260,27 +319,47 @@ class Server:
         command = process.command
         owner = process.get_extra_info("connection").get_owner()
         fingerprint = getattr(owner, "fingerprint", None)
-        self.events.write("open", user=user, peer=peer, command=command, session=session_id, fingerprint=fingerprint)
+        subsystem = process.subsystem
+        self.events.write(
+            "open", user=user, peer=peer, command=command, subsystem=subsystem, session=session_id,
+            fingerprint=fingerprint,
+        )  # fmt: skip
         await self._record(
-            session_id, "connect", user=user, peer=f"{peer[0]}:{peer[1]}", command=command, fingerprint=fingerprint
-        )
+            session_id, "connect", user=user, peer=peer, command=command, fingerprint=fingerprint,
+            **({"subsystem": subsystem} if subsystem else {}),
+        )  # fmt: skip
         self.active[user] = self.active.get(user, 0) + 1
         if self.config.pause_when_disconnected and self.active[user] == 1:
             await self._clock(session_id, "resume", "reconnected", only_if_paused_for="disconnected")
         try:
-            if process.subsystem is not None:
+            if process.subsystem == "sftp":
+                await self._sftp(process, session_id)
+            elif process.subsystem is not None:
                 self._refuse(process, f"the {process.subsystem} subsystem is not offered here", what="subsystem")
             elif command == "mcp":
                 await self._mcp(process, session_id)
+            elif command == "shell":
+                await self._shell(process, session_id)
             elif command is not None:
-                self._refuse(process, f"only `mcp` can be run here, not {command!r}", what="command")
+                self._refuse(
+                    process,
+                    f"only `mcp` and `shell` can be run here, not {command!r}"
+                    + (" (scp: use its default sftp mode, not -O)" if command.startswith("scp ") else ""),
+                    what="command",
+                )
             elif process.get_terminal_type() is None:
                 self._refuse(process, "this server runs an interactive TUI: connect with a terminal (ssh -t)")
             else:
                 await self._tui(process, session_id)
+        except (asyncssh.Error, ConnectionError, BrokenPipeError) as exc:  # the client went away meanwhile
+            log.info("connection of %s ended: %s", user, exc)
+        except Exception as exc:  # our fault: the operator gets the traceback, the client a line
+            log.exception("serving %s (%s) failed", user, command or process.subsystem or "tui")
+            with contextlib.suppress(Exception):
+                self._refuse(process, f"the server failed ({type(exc).__name__}); the operator has the details")
         finally:
             self.active[user] -= 1
-            await self._record(session_id, "disconnect", user=user, peer=f"{peer[0]}:{peer[1]}")
+            await self._record(session_id, "disconnect", user=user, peer=peer)
             if self.config.pause_when_disconnected and self.active[user] == 0:
                 await self._clock(session_id, "pause", "disconnected")
 
@@ -331,20 +410,119 @@ class Server:
             env["TERM"] = term
         return env
 
-    async def _confined(self, session_id: str, argv: list[str], env: dict[str, str]) -> list[str]:
-        """The participant's TUI and MCP bridge run under the session's confinement (its account,
-        cgroups and network namespace), so everything they start is confined too. The daemon
-        is started first, as the harness: a confined process could not start it."""
+    async def _seat(self, session_id: str) -> tuple[Confinement, Path]:
+        """The session's confinement and workspace, with its daemon running. The daemon is started
+        first, as the harness: a confined process could not start it."""
         await asyncio.to_thread(ensure_daemon, self.config.home, session_id)
 
         def read() -> tuple[Confinement, Path]:
             with Session.open(self.config.home, session_id, hold=False) as s:
                 return s.confinement, s.workspace
 
-        confinement, workspace = await asyncio.to_thread(read)
+        return await asyncio.to_thread(read)
+
+    async def _confined(self, session_id: str, argv: list[str], env: dict[str, str]) -> list[str]:
+        """The participant's TUI and MCP bridge run under the session's confinement (its account,
+        cgroups and network namespace), so everything they start is confined too."""
+        confinement, workspace = await self._seat(session_id)
         env.update(confinement.environment("participant"))
         # The front group: not frozen while paused (the participant must be able to resume).
         return confinement.wrap(argv, "participant", group="front", cwd=workspace)
+
+    async def _refused_unless_running(self, process: asyncssh.SSHServerProcess, session_id: str, what: str) -> bool:
+        """Work (a shell, file transfers) only while the clock runs, as the TUI's shell: else refused."""
+        client = await self._operator(session_id)
+        try:
+            state = await client.request("rebench/clock")
+        finally:
+            await client.close()
+        if state.get("running"):
+            return False
+        if state.get("ended"):
+            why = f"the session has ended ({state.get('end_reason')})"
+        elif not state.get("started"):
+            why = "the session has not started: start the clock in the TUI (ssh without a command), key p"
+        else:
+            why = f"the clock is paused ({state.get('paused_reason')}): resume it in the TUI first"
+        self._refuse(process, f"no {what} now: {why}", what=what)
+        return True
+
+    async def _until_ended(self, session_id: str, every_s: float = 2.0) -> str:
+        """Returns once the session has ended (how it ended, in words): shells and transfers stop then,
+        also where no work group is killed for them (without root)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                client = await self._operator(session_id)
+                try:
+                    state = await client.request("rebench/clock")
+                finally:
+                    await client.close()
+            except Exception as exc:  # a daemon restarting: ask again
+                log.debug("clock of %s unknown: %s", session_id, exc)
+                continue
+            if state.get("ended"):
+                return f"the session has ended ({state.get('end_reason')})"
+
+    async def _sftp(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
+        if await self._refused_unless_running(process, session_id, "sftp"):
+            return
+        user = process.get_extra_info("username")
+        owner = process.get_extra_info("connection").get_owner()
+        confinement, workspace = await self._seat(session_id)
+        recorder = EventRecorder(self.config.home, session_id, "ssh-server")
+
+        async def record(name: str, args: dict[str, Any]) -> None:
+            if name != "refused":  # a refusal has its own line
+                log.info("sftp: %s %s %s", user, name, " ".join(f"{k}={v}" for k, v in args.items()))
+            await asyncio.to_thread(recorder.record, "sftp", name, args={"user": user, **args})
+
+        def refused(entry: dict[str, Any]) -> None:
+            self.events.write(
+                "refused", what="sftp path", user=user, fingerprint=getattr(owner, "fingerprint", None), **entry
+            )
+
+        env = participant_environment(confinement.environment("participant"))
+        ended = asyncio.create_task(self._until_ended(session_id))
+        try:
+            status = await serve_sftp(
+                process, workspace=workspace, confinement=confinement, env=env, record=record, refused=refused,
+                ended=ended,
+            )  # fmt: skip
+        finally:
+            ended.cancel()
+            await asyncio.to_thread(recorder.close)
+        process.exit(status)
+        await _finish(process, asyncio.create_task(process.wait_closed()))
+
+    async def _shell(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
+        if process.get_terminal_type() is None:
+            self._refuse(process, "a shell needs a terminal: connect with ssh -t … shell", what="shell")
+            return
+        if await self._refused_unless_running(process, session_id, "shell"):
+            return
+        confinement, workspace = await self._seat(session_id)
+        # What the workspace's shells get too (the session, the home, an editor, a short prompt).
+        env = {**shell_environment(self.config.home, session_id), "TERM": process.get_terminal_type()}
+        env["COLORTERM"] = "truecolor"
+        ended = asyncio.create_task(self._until_ended(session_id))
+        try:
+            status, cast = await run_shell(process, workspace=workspace, confinement=confinement, env=env, ended=ended)
+        finally:
+            ended.cancel()
+        try:
+            client = await self._operator(session_id)
+            try:
+                await client.request(
+                    "rebench/record_cast",
+                    {"started_wall": cast.started_wall, "ended_wall": cast.ended_wall, "cast": cast.text()},
+                )
+            finally:
+                await client.close()
+        except Exception as exc:
+            log.warning("could not record the shell of %s (%d bytes lost): %s", session_id, len(cast.text()), exc)
+        process.exit(status)
+        await _finish(process, asyncio.create_task(process.wait_closed()))
 
     async def _tui(self, process: asyncssh.SSHServerProcess, session_id: str) -> None:
         master, slave = os.openpty()
@@ -362,7 +540,9 @@ class Server:
         os.close(slave)
         redirected = False
         try:
-            await process.redirect(stdin=master, stdout=master)  # from here on asyncssh owns (and closes) master
+            # asyncssh owns (and closes) what it is given: one descriptor each way, or it closes
+            # the same one twice (the `Bad file descriptor` traceback on every disconnect).
+            await process.redirect(stdin=master, stdout=os.dup(master))
             redirected = True
             waiter = asyncio.create_task(child.wait())
             closed = asyncio.create_task(process.wait_closed())
@@ -418,9 +598,41 @@ def _controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+class _Relay(logging.Handler):
+    """Passes asyncssh's records from a level on to the root logger's handlers (the console)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+def _route_asyncssh_log(console_level: int) -> logging.Logger:
+    """asyncssh's log: INFO and up kept for the refusals it alone sees, only `console_level` and up
+    shown (its INFO lines, several per connection, would flood the operator's console)."""
+    asyncssh_log = logging.getLogger("asyncssh")
+    asyncssh_log.setLevel(min(asyncssh_log.level or logging.INFO, logging.INFO, console_level))
+    asyncssh_log.propagate = False
+    relay = next((h for h in asyncssh_log.handlers if isinstance(h, _Relay)), None)
+    if relay is None:
+        relay = _Relay()
+        asyncssh_log.addHandler(relay)
+    relay.setLevel(console_level)
+    return asyncssh_log
+
+
+def configure_logging(verbose: bool = False) -> int:
+    """The server's console: our own lines at INFO (DEBUG with --verbose), asyncssh's from WARNING
+    (INFO with --verbose). Returns the level for asyncssh's lines."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    return logging.INFO if verbose else logging.WARNING
+
+
 async def serve(config: ServerConfig, host: str, port: int) -> None:
     server = Server(config)
     acceptor = await server.start(host, port)
     bound = acceptor.sockets[0].getsockname()[:2]
+    key = server.host_key
     print(f"rebench-tui ssh server on {bound[0]}:{bound[1]} (keys in {config.authorized_dir}/<user>)", flush=True)
+    print(f"host key {key.get_fingerprint()} ({key.get_algorithm()}, {config.host_key})", flush=True)
     await acceptor.wait_closed()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -134,7 +139,9 @@ async def test_mcp_over_ssh_lists_the_tools_and_other_commands_are_refused(serve
         await process.wait(timeout=30)
 
         other = await conn.run("cat /etc/passwd", encoding=None, timeout=30)
-        assert other.exit_status == 1 and b"only `mcp`" in other.stderr and b"root:" not in other.stdout
+        assert other.exit_status == 1 and b"only `mcp` and `shell`" in other.stderr and b"root:" not in other.stdout
+        legacy_scp = await conn.run("scp -t x", encoding=None, timeout=30)  # scp -O: refused, with the way out
+        assert legacy_scp.exit_status == 1 and b"not -O" in legacy_scp.stderr
 
         no_pty = await conn.run(encoding=None, timeout=30)  # a shell request without a terminal
         assert no_pty.exit_status == 1 and b"connect with a terminal" in no_pty.stderr
@@ -154,8 +161,9 @@ async def test_every_refused_request_is_logged_with_user_and_key(server, tmp_pat
                 await conn.create_connection(asyncssh.SSHTCPSession, "127.0.0.1", 22)  # ssh -L
             with pytest.raises(asyncssh.ChannelListenError):
                 await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", 9)  # ssh -R
-            with pytest.raises((asyncssh.ChannelOpenError, asyncssh.SFTPError)):
-                await conn.start_sftp_client()
+            netconf = await conn.create_process(subsystem="netconf", encoding=None)  # sftp is offered, not this
+            refusal = await netconf.wait(timeout=30)
+            assert refusal.exit_status == 1 and b"netconf subsystem is not offered" in refusal.stderr
             # A session asking for agent and X11 forwarding (refused), then a refused command.
             other = await conn.run(
                 "cat /etc/passwd", x11_forwarding="ignore_failure", x11_display="127.0.0.1:0", encoding=None, timeout=30
@@ -178,10 +186,97 @@ async def test_every_refused_request_is_logged_with_user_and_key(server, tmp_pat
     entries = [json.loads(line) for line in config.log_path.read_text().splitlines()]
     refused = {e["what"]: e for e in entries if e["event"] == "refused"}
     fingerprint = key.get_fingerprint()
-    kinds = ("port forwarding (direct-tcpip)", "remote port forwarding (tcpip-forward)", "sftp", "agent forwarding")
+    kinds = (
+        "port forwarding (direct-tcpip)",
+        "remote port forwarding (tcpip-forward)",
+        "subsystem",
+        "agent forwarding",
+    )
     for what in (*kinds, "X11 forwarding", "command"):
         assert what in refused, (what, sorted(refused))
         assert refused[what]["user"] == "alice" and refused[what]["fingerprint"] == fingerprint, refused[what]
     # A login by password (not offered) is logged with the user it tried.
     assert any(e["event"] == "login_attempt" and e["user"] == "mallory" for e in entries)
     assert [e["authenticated"] for e in closed_for("mallory")] == [False]
+
+
+class ServeProcess:
+    """`rebench-tui serve` as an operator starts it: its own process, its console kept."""
+
+    def __init__(self, home: Path, *options: str) -> None:
+        env = {**os.environ, "REBENCH_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        argv = [sys.executable, "-m", "rebench_tui.cli", "serve", "--port", "0", "--env", "selftest", "--budget", "1h"]
+        self.proc = subprocess.Popen(
+            [*argv, *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+        )
+        self.lines: list[str] = []
+        while not (self.lines and self.lines[-1].startswith("host key ")):
+            line = self.proc.stdout.readline()
+            assert line, f"serve ended before it said its host key: {self.console}"
+            self.lines.append(line)
+        self.port = int(re.search(r"ssh server on [\d.]+:(\d+) ", self.console).group(1))
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self.reader.start()
+
+    @property
+    def console(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return self.console
+
+
+async def test_serve_says_its_host_key_logs_sparingly_and_a_dropped_client_prints_no_traceback(
+    home: Path, tmp_path: Path
+) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    (home / "ssh" / "authorized_keys").mkdir(parents=True)
+    (home / "ssh" / "authorized_keys" / "alice").write_text(key.export_public_key().decode())
+    server = ServeProcess(home)
+    try:
+        host_key = asyncssh.read_private_key(str(home / "ssh" / "host_key"))
+        assert server.lines[-1].startswith(f"host key {host_key.get_fingerprint()} (ssh-ed25519, ")
+
+        # Every kind of channel, each dropped without a goodbye.
+        conn = await connect(server.port, key)
+        tui = await open_tui(conn)
+        await read_until(tui.stdout, b"Harness self-test")
+        conn.abort()
+        (row,) = session_rows(home)
+        with DaemonClient(ensure_daemon(home, row["id"])) as client:
+            client.initialize("test")
+            client.call_tool("resume", {"reason": "start"})
+        conn = await connect(server.port, key)
+        shell = await conn.create_process("shell", term_type="xterm", encoding=None)
+        shell.stdin.write(b"echo up-$((1+1))\n")
+        await read_until(shell.stdout, b"up-2")
+        sftp = await conn.start_sftp_client()
+        f = await sftp.open("dropped.bin", "wb")
+        await f.write(b"y" * 50_000)
+        bridge = await conn.create_process("mcp", encoding=None)
+        bridge.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}\n')
+        await asyncio.wait_for(bridge.stdout.readline(), 30)
+        conn.abort()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "sftp: alice write" not in server.console:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(6)  # the TUI's hang-up, the recordings
+    finally:
+        console = server.stop()
+    assert "Traceback" not in console and "Bad file descriptor" not in console, console
+    assert " asyncssh INFO " not in console and " ERROR " not in console, console
+    assert "rebench.ssh INFO open: alice" in console and "sftp: alice write path=dropped.bin" in console, console
+
+
+async def test_serve_verbose_shows_asyncssh_s_own_lines(home: Path) -> None:
+    server = ServeProcess(home, "--verbose")
+    try:
+        with pytest.raises(asyncssh.PermissionDenied):
+            async with connect(server.port, asyncssh.generate_private_key("ssh-ed25519")):
+                pass
+    finally:
+        console = server.stop()
+    assert " asyncssh INFO " in console and "Traceback" not in console, console

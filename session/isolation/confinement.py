@@ -199,13 +199,22 @@ class Confinement:
 
     # -- confining a command -------------------------------------------------------------
     def wrap(
-        self, argv: list[str], role: Role = "participant", *, group: str | None = None, cwd: Path | None = None
+        self,
+        argv: list[str],
+        role: Role = "participant",
+        *,
+        group: str | None = None,
+        cwd: Path | None = None,
+        switch_user: bool = True,
     ) -> list[str]:
         """`argv` prefixed so that it runs under this confinement (as far as this process may).
 
         `group` is the tracker group to join (default by role: the participant's commands
         `work`, the scorer `judge`, an agent `agent`); `cwd` is where the command runs, which
-        entering the mount namespace would otherwise reset.
+        entering the mount namespace would otherwise reset. `switch_user=False` leaves the
+        account change to the command itself, which then starts as root (in the groups and
+        namespaces) and must drop to `participant_user` before it reads anything it is sent:
+        the SFTP server, which first locks itself into the workspace with chroot.
         """
         prefix: list[str] = []
         cpus_by_affinity = "cpus" not in self.enforced
@@ -231,7 +240,8 @@ class Confinement:
                 prefix += ["/bin/sh", "-c", _CHANGE_DIR, "rebench-cd", str(cwd or os.getcwd())]
             if role != "agent" and not (self.cgroup and self.cgroup.how("pids")):
                 prefix += ["prlimit", f"--nproc={self.profile.max_processes}", "--"]
-            prefix += ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+            if switch_user:
+                prefix += ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
         if cpus_by_affinity and role != "agent" and shutil.which("taskset"):
             prefix += ["taskset", "-c", self.profile.cpu_list]
         return prefix + list(argv)
