@@ -149,3 +149,42 @@ def test_the_end_of_the_session_ends_the_shells_and_leaves_a_complete_record(
         (c["cast"][:300], c["cast"][-300:]) for c in casts
     ]
     assert ended and ended[0]["cut_off"] is False
+
+
+async def test_over_ssh_a_dropped_connection_leaves_the_shell_and_its_process_for_the_next_login(
+    home: Path, tmp_path: Path
+) -> None:
+    """A real asyncssh server and client: the login opens the tmux workspace; a `sleep 600` started in
+    a shell survives the dropped connection, and the next login finds the same shell and process."""
+    import asyncio
+
+    from sshkit import ssh_server, start_clock
+
+    async with ssh_server(home, tmp_path / "keys", ("erin",)) as running:
+        sid = start_clock(running.config, "erin")
+        ws = Workspace(home, sid)
+        async with running.connect("erin") as conn:
+            first = await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
+            await asyncio.to_thread(until, lambda: ws.server.is_alive() and "RUNNING" in ws.screen(0), 60, "dashboard")
+            shell = await asyncio.to_thread(open_shell, ws)
+            ws.send(shell, "sleep 600 & echo pid=$!", "Enter")
+            found = await asyncio.to_thread(
+                until,
+                lambda: next((ln[4:] for ln in ws.screen(shell).splitlines() if ln.startswith("pid=")), None),
+                20,
+                "the sleep",
+            )
+            pid = int(found)
+            first.close()
+        await asyncio.sleep(1.0)  # the connection is gone: its tmux client with it
+        try:
+            assert not ws.tmux("list-clients") and Path(f"/proc/{pid}").exists()
+            async with running.connect("erin") as conn:
+                again = await conn.create_process(term_type="xterm-256color", term_size=(100, 30), encoding=None)
+                await asyncio.to_thread(until, lambda: ws.tmux("list-clients"), 30, "the next login attached")
+                assert f"{shell}:shell" in ws.windows() and Path(f"/proc/{pid}").exists()
+                ws.send(shell, "echo still-here", "Enter")
+                await asyncio.to_thread(until, lambda: "still-here" in ws.screen(shell), 20, "the same shell")
+                again.close()
+        finally:
+            subprocess.run(["tmux", "-L", socket_name(sid), "kill-server"], capture_output=True)
