@@ -42,3 +42,4 @@ bench: setup
 	$(BIN)/python bench/snapshot_bench.py
 	$(BIN)/python bench/protocol_latency.py
 	$(BIN)/python bench/replay_report_bench.py
+	$(BIN)/python bench/keystroke_latency.py
