@@ -97,6 +97,7 @@ class RebenchApp(App):
         self._ticks = 0
         self._instructions_loaded = False
         self._was_running: bool | None = None
+        self._clock_asked = self._clock_shown = 0  # clock requests sent, and the latest one shown
         self._snapshot_rows: list[dict[str, Any]] = []
         self._toasted_scores: set[int] = set()
 
@@ -254,11 +255,16 @@ class RebenchApp(App):
     async def sync_clock(self) -> None:
         if not self.connected.is_set():
             return
+        self._clock_asked += 1
+        asked = self._clock_asked
         try:
             state = await self.client.clock()
         except (ConnectionError, OSError) as exc:
             self.clock_bar.update(f"[red]lost the session daemon: {exc}[/red]")
             return
+        if asked < self._clock_shown:
+            return  # a later answer is already shown (the timer's sync and an action's can cross)
+        self._clock_shown = asked
         self.clock_bar.sync(state)
         self.show_in_status_line(state)
         if self._was_running is not None and state["running"] != self._was_running:

@@ -60,7 +60,7 @@ def clock_text(state: dict[str, Any], width: int) -> Text:
         hint = Text("")
     elif not state.get("started", True):
         label, style, parts = (
-            " ❚❚ NOT STARTED ",
+            " ❚❚ PAUSED (not started) ",
             "bold black on yellow",
             [Text(f"  budget {format_duration(state['budget_s'])}")],
         )
