@@ -181,6 +181,49 @@ def test_teardown_runs_once_the_session_is_judged_and_a_failing_one_leaves_the_e
         assert (copy / "torn_down.txt").read_text() == "yes"
 
 
+CARELESS_TEARDOWN = """
+@staticmethod
+def teardown(t):
+    import os, pathlib, shutil
+    pathlib.Path("home_seen.txt").write_text(repr(sorted(os.listdir("/home/agent"))))
+    pathlib.Path("/home/agent/answer.txt").write_text("torn down")
+    shutil.rmtree("/home/agent/cache", ignore_errors=True)
+    for name in os.listdir("/home/agent"):
+        os.remove(os.path.join("/home/agent", name))
+"""
+
+
+def test_a_teardown_that_writes_and_deletes_in_home_agent_never_follows_the_participants_links(
+    home: Path, tmp_path: Path
+) -> None:
+    """Attack: teardown runs as the harness's account after the participant had the workspace, so
+    the participant plants links there where a careless family's teardown writes and deletes
+    (`answer.txt -> a file of the harness`, `cache -> a folder of the harness`). Its `/home/agent`
+    is an empty folder of its own: nothing outside is touched, and the workspace stays as it was."""
+    family = write_family(tmp_path, "careless_teardown", small_family(SCORE, CARELESS_TEARDOWN))
+    victim_file = tmp_path / "harness" / "secret.txt"
+    victim_dir = tmp_path / "harness" / "state"
+    victim_dir.mkdir(parents=True)
+    victim_file.write_text("keep me")
+    (victim_dir / "record.db").write_text("keep me too")
+    created = new(home, family, "only")
+    sid, workspace = created["id"], Path(created["workspace"])
+    (workspace / "answer.txt").symlink_to(victim_file)
+    (workspace / "cache").symlink_to(victim_dir)
+    (workspace / "work.py").write_text("print('mine')\n")
+    assert call(home, sid, "submit", "submission=yes")["final_raw"] == 1.0
+    from session.session import Session
+
+    with Session.open(home, sid, hold=False) as s:
+        teardown = next(e for e in s.recorder.events("lifecycle") if e["name"] == "teardown")
+        copy = s.paths.env_private / "task_family"
+    assert teardown["status"] == "done" and not teardown["is_error"], teardown
+    assert (copy / "home_seen.txt").read_text() == "[]"  # it ran, and saw an empty home
+    assert victim_file.read_text() == "keep me" and (victim_dir / "record.db").read_text() == "keep me too"
+    assert (workspace / "answer.txt").is_symlink() and (workspace / "cache").is_symlink()
+    assert (workspace / "work.py").read_text() == "print('mine')\n"
+
+
 def test_permissions_map_to_the_network_policy(home: Path) -> None:
     def network(*extra: str, task: str) -> str:
         sid = new(home, FAMILIES / "letter_count", task, *extra)["id"]

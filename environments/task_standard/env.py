@@ -278,11 +278,18 @@ class TaskStandardEnvironment(Environment):
 
     def teardown(self, workspace: Path, private: Path, scale: str) -> dict[str, Any]:
         """The family's `teardown(t)`, run like `start` (as the harness's account, in a process of
-        its own, the family's copy as its folder), once the session is over and judged."""
+        its own, the family's copy as its folder), once the session is over and judged.
+
+        Its `/home/agent` is an empty folder of its own, never the workspace: teardown runs as
+        the harness's account (root, isolated) after the participant had the workspace to
+        themselves, and code that wrote, read or deleted there would follow the links they left
+        (`answer.txt -> /etc/shadow`). What it must undo lies outside the workspace; the
+        workspace itself is the session's record and stays as it was."""
         if not self.tears_down():
             return {}
-        self._step("teardown", private / FAMILY_DIR, workspace)
-        return {"method": "teardown"}
+        with tempfile.TemporaryDirectory(prefix="rebench-teardown-home-", dir=private) as home:
+            self._step("teardown", private / FAMILY_DIR, Path(home))
+        return {"method": "teardown", "agent_home": "an empty folder of its own (not the workspace)"}
 
     def _step(self, step: str, copy: Path, workspace: Path) -> dict[str, Any]:
         """One setup step in a process of its own (environments/task_standard/helper.py); its result."""
