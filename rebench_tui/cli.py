@@ -115,11 +115,15 @@ def _task_family(args: argparse.Namespace) -> tuple[str, Any]:
         raise CliError("give either --env or --task-family, not both")
     if args.task is None:
         raise CliError("--task-family needs --task NAME (one of the family's get_tasks())")
-    from environments.task_standard.env import TaskStandardEnvironment
-
     home = resolve_home(args.home)
-    env = TaskStandardEnvironment.from_source(args.task_family, args.task, home=home, expected_home=args.agent_home)
+    env = _family_task(args).environment(home)
     return env.id, env
+
+
+def _family_task(args: argparse.Namespace) -> Any:
+    from environments.task_standard.env import FamilyTask
+
+    return FamilyTask(args.task_family, args.task, args.agent_home)
 
 
 def _add_task_family_options(p: argparse.ArgumentParser) -> None:
@@ -349,11 +353,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     asyncssh_log_level = configure_logging(args.verbose)
     home = resolve_home(args.home)
+    env_id, environment = _task_family(args)  # a family is read (and refused) now, not at the first login
     config = ServerConfig(
         home=home,
         authorized_dir=Path(args.authorized_keys or home / "ssh" / "authorized_keys").expanduser(),
         host_key=Path(args.host_key or home / "ssh" / "host_key").expanduser(),
-        env_id=args.env,
+        env_id=env_id,
+        task_family=_family_task(args) if environment is not None else None,
         budget_s=args.budget,
         scale=args.scale,
         pause_when_disconnected=args.pause_when_disconnected,
@@ -739,7 +745,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=2222)
     p.add_argument("--host-key", help="kept between starts; made on first start (default HOME/ssh/host_key)")
     p.add_argument("--authorized-keys", metavar="DIR", help="DIR/<username> holds that user's keys")
-    p.add_argument("--env", default=DEFAULT_ENV, choices=environment_ids())
+    p.add_argument("--env", choices=environment_ids(), help=f"default {DEFAULT_ENV}")
+    _add_task_family_options(p)
     p.add_argument("--budget", type=_duration, help="working-time budget (default: the environment's)")
     p.add_argument(
         "--scale",

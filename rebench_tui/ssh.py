@@ -37,6 +37,7 @@ from typing import Any
 import asyncssh
 from asyncssh.constants import EXTENDED_DATA_STDERR
 
+from environments.task_standard.env import FamilyTask
 from rebench_tui.cast_stream import stream_cast
 from rebench_tui.shell_window import shell_environment
 from rebench_tui.ssh_sftp import serve_sftp
@@ -58,6 +59,9 @@ class ServerConfig:
     authorized_dir: Path
     host_key: Path
     env_id: str = "prefix_sum"
+    # A METR Task Standard family's task instead of `env_id` (what `serve --task-family` gives):
+    # each new session sets it up afresh (`install`, `start`) from the family's folder.
+    task_family: FamilyTask | None = None
     budget_s: float | None = None  # None: the environment's own budget
     scale: str = "cpu"
     pause_when_disconnected: bool = False
@@ -265,9 +269,11 @@ def current_session(config: ServerConfig, participant: str) -> str:
         found = latest_open_session(config.home, participant)
         if found:
             return found
+        environment = config.task_family.environment(config.home) if config.task_family else None
         with Session.create(
             config.home,
-            config.env_id,
+            environment.id if environment else config.env_id,
+            environment=environment,
             budget_s=config.budget_s,
             scale=config.scale,
             participant=participant,

@@ -9,6 +9,7 @@ end attack a family's session from the participant's side, isolated as root.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pwd
@@ -224,6 +225,49 @@ def test_a_teardown_that_writes_and_deletes_in_home_agent_never_follows_the_part
     assert (workspace / "work.py").read_text() == "print('mine')\n"
 
 
+async def test_serve_makes_each_participants_session_from_the_family_and_mcp_over_ssh_plays_it(
+    home: Path, tmp_path: Path
+) -> None:
+    """`serve --task-family`: the SSH server sets the task up afresh for each participant's first
+    connection (each gets `start`'s clue in a workspace of their own) and the tools over SSH are
+    the family's (its instructions, its scoring)."""
+    from sshkit import ssh_server
+
+    from environments.task_standard.env import FamilyTask
+    from rebench_tui.ssh import current_session
+    from session.session import Session
+
+    family = FamilyTask(str(FAMILIES / "mirror_word"), "lantern")
+    async with ssh_server(home, tmp_path / "keys", ("alice", "bob"), task_family=family) as running:
+        sessions = {user: current_session(running.config, user) for user in ("alice", "bob")}
+        assert sessions["alice"] != sessions["bob"]
+        for user, sid in sessions.items():
+            with Session.open(home, sid, hold=False) as s:
+                assert s.env_id.startswith("ts-mirror_word-") and s.participant == user
+                assert (s.workspace / "clue.txt").read_text() == "nretnal\n"  # its own start(t)
+                workspace = s.workspace
+        (workspace / "answer.txt").write_text("lantern\n")  # bob's
+        async with running.connect("bob") as conn:
+            process = await conn.create_process("mcp", encoding=None)
+
+            async def ask(id_: int, method: str, params: dict) -> dict:
+                message = {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
+                process.stdin.write(json.dumps(message).encode() + b"\n")
+                return json.loads(await asyncio.wait_for(process.stdout.readline(), 60))["result"]
+
+            hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}
+            await ask(1, "initialize", hello)
+            process.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+            await ask(2, "tools/call", {"name": "resume", "arguments": {"reason": "start"}})  # a human's: paused
+            shown = await ask(3, "tools/call", {"name": "instructions", "arguments": {}})
+            text = json.dumps(shown)
+            assert "spelled backwards" in text and f"{workspace}/clue.txt" in text and "lantern" not in text
+            scored = (await ask(4, "tools/call", {"name": "score", "arguments": {}}))["structuredContent"]
+            assert scored["valid"] and scored["raw"] == 1.0, scored
+            process.stdin.write_eof()
+            await process.wait(timeout=30)
+
+
 def test_permissions_map_to_the_network_policy(home: Path) -> None:
     def network(*extra: str, task: str) -> str:
         sid = new(home, FAMILIES / "letter_count", task, *extra)["id"]
@@ -370,6 +414,9 @@ def test_a_task_the_family_lacks_is_named_with_the_ones_it_has(home: Path) -> No
     assert "has no task 'kiwi' (its tasks: bookkeeper, strawberry)" in refused.stderr
     both = cli("new", "--env", "selftest", "--task-family", str(FAMILIES / "letter_count"), home=home, check=False)
     assert both.returncode == 2 and "either --env or --task-family" in both.stderr
+    # `serve` reads the family when it starts: a wrong folder is refused before anyone logs in.
+    served = cli("serve", "--port", "0", "--task-family", str(FAMILIES), "--task", "x", home=home, check=False)
+    assert served.returncode == 2 and "is not a task family folder" in served.stderr, served
 
 
 def test_the_agents_home_is_configurable(home: Path, tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,21 @@ def _resources(family: str, manifest: dict[str, Any]) -> dict[str, Any]:
         "gpus": gpus,
         "memory_gb": float(asked.get("memory_gb") or DEFAULT_RESOURCES.memory_gb),
     }
+
+
+@dataclass(frozen=True)
+class FamilyTask:
+    """A family's task as an operator names it (`--task-family PATH --task NAME [--agent-home P]`):
+    what a server that makes sessions on demand keeps, making a fresh environment for each one
+    (preparing one binds it to its session)."""
+
+    path: str
+    task: str
+    expected_home: str = AGENT_HOME
+
+    def environment(self, home: Path) -> TaskStandardEnvironment:
+        """The task, read again from the family's folder (refused in one line if it cannot run here)."""
+        return TaskStandardEnvironment.from_source(self.path, self.task, home=home, expected_home=self.expected_home)
 
 
 class TaskStandardEnvironment(Environment):
