@@ -72,10 +72,12 @@ def test_correct_wrong_and_uncompilable_programs(tmp_path: Path) -> None:
 
 def test_a_program_that_loops_forever_is_killed_at_its_time_limit(tmp_path: Path) -> None:
     looping = 'fn main() { let mut x: u64 = 1; loop { x = x.wrapping_mul(3); if x == 0 { println!("{}", x); } } }'
+    # A duration no other process on the machine uses (an operator's `sleep 300` once failed this).
+    duration = f"{300 + os.getpid() % 1000 / 1000 + time.time_ns() % 997 / 10**6:.6f}"
     forking = (
-        'fn main() { for _ in 0..4 { let _ = std::process::Command::new("/bin/sleep").arg("300").spawn(); }'
+        'fn main() { for _ in 0..4 { let _ = std::process::Command::new("/bin/sleep").arg("DURATION").spawn(); }'
         " loop { std::thread::yield_now(); } }"
-    )
+    ).replace("DURATION", duration)
     for source in (looping, forking):
         started = time.monotonic()
         j = harness.judge(source, [{"input": "", "output": "1"}], time_limit_s=0.5, workdir=tmp_path)
@@ -84,9 +86,9 @@ def test_a_program_that_loops_forever_is_killed_at_its_time_limit(tmp_path: Path
     # Killed with its group at once; reaped within moments even on a busy machine (a survivor would
     # live its 300 s).
     deadline = time.monotonic() + 5
-    while _group_alive("sleep 300") and time.monotonic() < deadline:
+    while _group_alive(f"sleep {duration}") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _group_alive("sleep 300"), "a child of the judged program outlived it"
+    assert not _group_alive(f"sleep {duration}"), "a child of the judged program outlived it"
 
 
 def test_a_program_that_allocates_without_bound_fails_at_its_memory_limit(tmp_path: Path) -> None:

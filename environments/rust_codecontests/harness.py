@@ -180,8 +180,8 @@ def _run_limited(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             rc = proc.wait()
-            # Once more: a child the program was forking while the group was killed (CI caught a
-            # `sleep 300` that outlived the first kill) still carries the group's id.
+            # Once more, for a child the program was forking while the group was killed (it carries
+            # the group's id). Defensive: the survivor once blamed on this was another process's.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
     return (None if timed_out else rc), timed_out, time.monotonic() - started
