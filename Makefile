@@ -34,7 +34,7 @@ run: setup
 # workers for most tests; then, alone, the ones that time things or change the host.
 test: setup
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n 2 -m "not serial"
+	$(BIN)/python -m pytest -q -n 3 -m "not serial"
 	$(BIN)/python -m pytest -q -m serial
 
 lint: setup

@@ -249,6 +249,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         scale=args.scale,
         ceiling_s=args.ceiling,
         tcp=args.tcp,
+        grace_s=args.grace,
         **_isolation_kwargs(args),
     )
     if args.json:
@@ -731,6 +732,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="test: a small scale for smoke runs, where an environment has one",
     )
     p.add_argument("--tcp", action="store_true", help="also serve TCP on loopback (address and token in the env)")
+    p.add_argument(
+        "--grace", type=_duration, default=10.0,
+        help="at the end, how long the agent has after SIGTERM before its processes are killed (default 10s)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true")
     _add_isolation_options(p)
     p.add_argument("agent_command", nargs=argparse.REMAINDER, metavar="-- CMD ...")

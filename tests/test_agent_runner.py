@@ -45,7 +45,8 @@ def test_agent_that_overruns_its_budget_is_stopped(home: Path) -> None:
         "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "print('working', flush=True)\ntime.sleep(600)\n"
     )
-    summary, _ = run_agent(home, "--env", "selftest", "--budget", "3s", "--json", "--", sys.executable, "-c", script)
+    argv = ["--env", "selftest", "--budget", "3s", "--grace", "2s", "--json", "--", sys.executable, "-c", script]
+    summary, _ = run_agent(home, *argv)
     assert summary["end_reason"] == "budget"
     assert summary["agent_stopped"] == "killed"  # it ignored SIGTERM
     assert summary["final_normalized"] == 0.0

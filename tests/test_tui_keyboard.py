@@ -119,9 +119,9 @@ async def test_instructions_scroll_with_keys_and_reading_keeps_the_idle_prompt_a
         scroll = app.query_one("#instructions-scroll", VerticalScroll)
         await until(pilot, lambda: app._instructions_loaded and scroll.max_scroll_y > 0)
         assert app.focused is scroll
-        app.idle_after_s = 3.0  # from now on (set earlier, a slow start alone could bring the prompt)
+        app.idle_after_s = 2.0  # from now on (set earlier, a slow start alone could bring the prompt)
         app.mark_activity()
-        reading_until = time.monotonic() + 5  # longer than idle_after_s, reading all along
+        reading_until = time.monotonic() + 3.2  # longer than idle_after_s, reading all along
         while time.monotonic() < reading_until:
             await pilot.press("down")
             await pilot.pause(0.3)
@@ -132,7 +132,7 @@ async def test_instructions_scroll_with_keys_and_reading_keeps_the_idle_prompt_a
         await pilot.press("home")
         await until(pilot, lambda: scroll.scroll_y == 0)
         # The mouse wheel counts too (posted to the app as the terminal driver posts it).
-        wheel_until = time.monotonic() + 4
+        wheel_until = time.monotonic() + 3.2
         while time.monotonic() < wheel_until:
             app.post_message(events.MouseScrollDown(**_get_mouse_message_arguments(scroll, (5, 5))))
             await pilot.pause(0.3)
