@@ -354,13 +354,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     asyncssh_log_level = configure_logging(args.verbose)
     home = resolve_home(args.home)
-    env_id, environment = _task_family(args)  # a family is read (and refused) now, not at the first login
+    env_id, _ = _task_family(args)  # a family is read (and refused) now, not at the first login
     config = ServerConfig(
         home=home,
         authorized_dir=Path(args.authorized_keys or home / "ssh" / "authorized_keys").expanduser(),
         host_key=Path(args.host_key or home / "ssh" / "host_key").expanduser(),
         env_id=env_id,
-        task_family=_family_task(args) if environment is not None else None,
+        task_family=_family_task(args) if args.task_family else None,
         budget_s=args.budget,
         scale=args.scale,
         pause_when_disconnected=args.pause_when_disconnected,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import inspect
 import json
 import logging
@@ -262,9 +263,13 @@ class _ForwardingRefusals(logging.Handler):
 
 def current_session(config: ServerConfig, participant: str) -> str:
     """The participant's latest unfinished session, or a new one with the server's settings."""
-    config.home.mkdir(parents=True, exist_ok=True)
-    # Two first connections at once must not make two sessions: one at a time decides.
-    with open(config.home / ".ssh-session.lock", "a") as lock:
+    locks = config.home / ".ssh-session-locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    # Two first connections of one participant must not make two sessions: one at a time decides.
+    # One lock per participant: setting up a session can take minutes (a family's `install` and
+    # `start`), and nobody else's reconnection may wait for it.
+    name = hashlib.sha256(participant.encode()).hexdigest()[:32]
+    with open(locks / f"{name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         found = latest_open_session(config.home, participant)
         if found:

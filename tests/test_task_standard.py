@@ -16,6 +16,7 @@ import pwd
 import shutil
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -266,6 +267,45 @@ async def test_serve_makes_each_participants_session_from_the_family_and_mcp_ove
             assert scored["valid"] and scored["raw"] == 1.0, scored
             process.stdin.write_eof()
             await process.wait(timeout=30)
+
+
+def test_a_first_connection_setting_up_a_slow_family_holds_up_no_one_elses_session(home: Path, tmp_path: Path) -> None:
+    """Setting a family's task up can take minutes (`install`, `start`): while bob's first session is
+    being set up, alice (whose session exists) gets hers at once, and bob still gets exactly one."""
+    import threading
+
+    from environments.task_standard.env import FamilyTask
+    from rebench_tui.ssh import ServerConfig, current_session
+
+    release = tmp_path / "release"
+    slow_start = f"""
+    @staticmethod
+    def start(t):
+        import pathlib, time
+        deadline = time.monotonic() + 60
+        while not pathlib.Path({str(release)!r}).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    """
+    family = write_family(tmp_path, "slow_start", small_family(SCORE, slow_start))
+    config = ServerConfig(
+        home=home, authorized_dir=tmp_path, host_key=tmp_path / "host_key",
+        task_family=FamilyTask(str(family), "only"), budget_s=3600,
+    )  # fmt: skip
+    release.write_text("")
+    alice = current_session(config, "alice")  # set up before
+    release.unlink()
+    got: dict[str, list[str]] = {"bob": []}
+    bobs = [threading.Thread(target=lambda: got["bob"].append(current_session(config, "bob"))) for _ in range(2)]
+    for thread in bobs:
+        thread.start()
+    time.sleep(1.0)  # bob's first connection is inside the family's start now
+    t0 = time.monotonic()
+    assert current_session(config, "alice") == alice
+    assert time.monotonic() - t0 < 5 and all(thread.is_alive() for thread in bobs)
+    release.write_text("")
+    for thread in bobs:
+        thread.join(60)
+    assert len(got["bob"]) == 2 and got["bob"][0] == got["bob"][1] != alice  # one session for bob's two
 
 
 def test_permissions_map_to_the_network_policy(home: Path) -> None:
