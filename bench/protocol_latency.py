@@ -17,7 +17,8 @@ recording afterwards.
 
 Baselines in the same run: the echo floor, the SDK's own server, the same daemon on
 asyncio's standard event loop (`REBENCH_EVENT_LOOP=asyncio`) beside uvloop, and the same
-daemon not polling after its answers (`REBENCH_POLL_US=0`).
+daemon not polling after its answers (`REBENCH_POLL_US=0`), and a client that sleeps at once
+while it waits for its answer (`spin_s=0`, what `REBENCH_CLIENT_SPIN_US=0` sets).
 
     .venv/bin/python bench/protocol_latency.py [--calls 2000] [--quick]
 """
@@ -111,9 +112,10 @@ def bench_echo(tmp: Path, calls: int) -> list[float]:
         server.wait()
 
 
-def bench_daemon(socket_path: Path, calls: int) -> list[float]:
+def bench_daemon(socket_path: Path, calls: int, spin_s: float | None = None) -> list[float]:
+    """`calls` sequential `status` calls; `spin_s` 0: a client that sleeps at once while it waits."""
     out = []
-    with DaemonClient(socket_path) as client:
+    with DaemonClient(socket_path, spin_s=spin_s) as client:
         client.initialize("bench")
         for _ in range(calls):
             start = time.perf_counter()
@@ -305,6 +307,7 @@ def main() -> None:
         try:
             echo = bench_echo(Path(tmp), calls)
             daemon = bench_daemon(socket_path, calls)
+            sleepy_client = bench_daemon(socket_path, calls, spin_s=0)
             plain_daemon = bench_daemon(plain_socket_path, calls)
             sleepy_daemon = bench_daemon(sleepy_socket_path, calls)
             sleepy_record = bench_record_here(sleepy_socket_path, events)
@@ -340,6 +343,7 @@ def main() -> None:
     b_p50, b_p99 = percentiles(sdk_bridge)
     a_p50, a_p99 = percentiles(plain_daemon)
     n_p50, n_p99 = percentiles(sleepy_daemon)
+    c_p50, c_p99 = percentiles(sleepy_client)
     speedup = s_p50 / d_p50
 
     def ok(good: bool) -> str:
@@ -372,6 +376,15 @@ def main() -> None:
             f"{n_p99:.3f} ms",
             f"polling {d_p50:.3f} ms",
             f"{n_p50 / d_p50:.2f}x",
+            "",
+            "",
+        ),
+        (
+            "status, the same daemon, client not polling for answers",
+            f"{c_p50:.3f} ms",
+            f"{c_p99:.3f} ms",
+            f"polling {d_p50:.3f} ms",
+            f"{c_p50 / d_p50:.2f}x",
             "",
             "",
         ),

@@ -35,7 +35,7 @@ from typing import Any
 
 from session import limits as lim
 from session import protocol as p
-from session import visibility
+from session import spin, visibility
 from session.dispatch import Connection, Dispatcher
 from session.layout import EXIT_ALREADY_RUNNING, daemon_files
 from session.session import HOLDER_STOPPED, Session
@@ -67,7 +67,7 @@ class Daemon:
         self.refusals = lim.RefusalLog(self.limits.recorded_refusals_per_minute)
         self._unauthenticated = 0
         self._tell: Callable[[dict[str, Any]], None] = lambda event: None
-        self.poll = PollAfterWrite(_poll_window_s(os.environ.get("REBENCH_POLL_US")))
+        self.poll = PollAfterWrite(spin.window_s("REBENCH_POLL_US", DEFAULT_POLL_US))
 
     async def run(self) -> int:
         lim.keep_big_buffers_returnable()
@@ -414,20 +414,6 @@ class _Outgoing:
         if not self.writer.transport.is_closing():
             self.writer.write(data)
             self.wrote()
-
-
-def _poll_window_s(setting: str | None) -> float:
-    """REBENCH_POLL_US in seconds; a value that is not a number of microseconds is said and ignored."""
-    if setting is None:
-        return DEFAULT_POLL_US / 1e6
-    try:
-        microseconds = float(setting)
-    except ValueError:
-        microseconds = -1.0
-    if not 0 <= microseconds <= 100_000:
-        log.warning("REBENCH_POLL_US=%r is not 0-100000 microseconds; using %d", setting, DEFAULT_POLL_US)
-        return DEFAULT_POLL_US / 1e6
-    return microseconds / 1e6
 
 
 class PollAfterWrite:

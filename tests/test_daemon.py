@@ -193,6 +193,19 @@ def test_a_poll_setting_that_is_off_or_wrong_still_serves(home: Path, monkeypatc
     assert ("REBENCH_POLL_US" in log) == (setting != "0"), log[-2000:]
 
 
+@pytest.mark.parametrize("setting", ["0", "oops"])
+def test_a_client_with_any_spin_setting_talks_to_a_real_daemon(home: Path, monkeypatch, setting: str) -> None:
+    sid = new_session(home)
+    path = ensure_daemon(home, sid)
+    monkeypatch.setenv("REBENCH_CLIENT_SPIN_US", setting)
+    with DaemonClient(path) as client, DaemonClient(path) as operator:
+        client.initialize("t")
+        operator.initialize("o", role="operator")
+        for _ in range(20):
+            assert not client.call_tool("status")["isError"]
+        assert operator.request("rebench/record_event", {"kind": "k", "name": "n", "args": {}, "result": None})["id"]
+
+
 def test_call_completes_and_is_recorded_after_the_client_disconnects(home: Path) -> None:
     sid = new_session(home)
     path = ensure_daemon(home, sid)
