@@ -423,7 +423,8 @@ class PollAfterWrite:
     wake-up of the daemon. On this 2-CPU virtual machine such a wake-up lands on the other CPU and
     costs 0.04-0.08 ms: `status` took 0.34 ms without the poll and 0.28 ms with it, a waiting
     client's `record_event` 0.21 ms and 0.15 ms (bench/protocol_latency.py). The price is bounded:
-    at most `window_s` of one core after each write, none while nothing is written."""
+    at most `window_s` of one core after each write, none while nothing is written. A waiting
+    client does the same for its answer (session/spin.py)."""
 
     def __init__(self, window_s: float) -> None:
         self.window_s = max(0.0, window_s)
