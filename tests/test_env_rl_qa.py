@@ -105,3 +105,82 @@ def test_repeat_count_sets_the_reported_noise(prepared: tuple[Path, Path]) -> No
     assert many.message["repeats"] == 8 and many.message["spread"] > 0.0, many.message
     assert many.message["tie_fraction_vs_start"] > 0.5  # the starting model ties with itself
     assert len(many.details["per_repeat"]) == 8
+
+
+def test_the_test_scale_runs_its_own_architecture_end_to_end(home: Path) -> None:
+    """A scale whose policy is not the cpu scale's (1 layer x 96): its own shipped models, its
+    architecture in the workspace's qa.CONFIG, the workspace's `evaluate` and the scorer both
+    loading it, and its start and reference scored through a real session."""
+    env = load_environment(ENV)
+    assert env.unbuilt("test") is None
+    with Session.create(home, ENV, scale="test", kind="agent") as s:
+        qa = (s.workspace / "qa.py").read_text()
+        assert "CONFIG = GPTConfig(n_layer=1, n_head=2, n_embd=96, block_size=160)" in qa
+        check = subprocess.run(
+            [sys.executable, "-c", "import qa; m = qa.load_policy('model.pt'); print(m.config.n_embd, len(m.h))"],
+            cwd=s.workspace,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert check.stdout.split() == ["96", "1"], check.stderr
+        start = s.call("score").structured
+        env.install_reference(s.workspace, "test")
+        reference = s.call("score").structured
+    assert start["valid"] and reference["valid"], (start, reference)
+    win_vs_start = reference["message"]["win_rate_vs_start"]
+    assert win_vs_start > start["message"]["win_rate_vs_start"] + 0.1, (start["message"], reference["message"])
+    assert reference["raw"] > start["raw"] + 0.05, (start, reference)
+    if s.calibration.calibration is not None:  # calibrated on this hardware: the usual 0 and 1
+        assert start["normalized"] <= 0.25 and 0.75 <= reference["normalized"] <= 1.3, (start, reference)
+
+
+def test_a_cpu_model_is_refused_at_the_test_scale_and_the_reason_names_the_architecture(tmp_path: Path) -> None:
+    from environments.rl_qa import scorer
+    from environments.rl_qa.env import scale_files
+
+    workspace, private = tmp_path / "workspace", tmp_path / "private"
+    workspace.mkdir()
+    private.mkdir()
+    env = load_environment(ENV)
+    env.prepare(workspace, private, "test")
+    (workspace / "model.pt").write_bytes(scale_files("cpu")["start"].read_bytes())
+    refused = scorer.score(workspace, private, env.scale("test"))
+    assert not refused.valid and "architecture" in refused.message["error"], refused.message
+
+
+def test_the_build_makes_a_scale_the_environment_accepts(tmp_path: Path) -> None:
+    """The build command's own code (a few steps of each stage instead of the recipe's hundreds)
+    writes every file a scale needs, for the scale's architecture, where it is told."""
+    from environments.rl_qa.env import scale_files
+    from environments.rl_qa.policy import GPTConfig, load_policy
+    from environments.rl_qa.reference import build
+    from environments.tiny_gpt import TrainConfig
+
+    short = build.Recipe(TrainConfig(max_iters=5, batch_size=4, warmup_iters=1), 3, 1e-3, 1, 1, 2, 1e-4, 4)
+    base = scale_files("test")["start"].parent
+    out = {name: tmp_path / path.relative_to(base) for name, path in scale_files("test").items()}
+    info = build.build("test", "cpu", out, recipe=short)
+    assert all(path.is_file() for path in out.values()), out
+    assert info["config"] == json.loads(out["info"].read_text())["config"]
+    architecture = GPTConfig(**load_environment(ENV).scale("test").params["policy"])
+    assert {k: v for k, v in info["config"].items() if k != "vocab_size"} == load_environment(ENV).scale("test").params[
+        "policy"
+    ]
+    for name in ("start", "reference"):
+        assert load_policy(out[name], architecture).config == architecture
+    answers = json.loads(out["answers"].read_text())
+    held = [e.prompt for e in qa_data.examples() if e.split == "heldout"]
+    assert set(answers) == {"start", "reference"} and all(set(a) == set(held) for a in answers.values())
+    assert len(info["rounds"]) == 1
+
+
+def test_a_scale_without_its_models_says_how_to_build_them() -> None:
+    env = load_environment(ENV)
+    why = env.unbuilt("gpu")
+    if why is None:
+        pytest.skip("the gpu scale is built in this checkout")
+    assert "6 layers x 384" in why and "python -m environments.rl_qa.reference.build --scale gpu" in why, why
+    assert "on a GPU machine" in why
+    with pytest.raises(RuntimeError, match="no built start and reference models"):
+        env.install_reference(Path("/nonexistent"), "gpu")

@@ -39,11 +39,26 @@ from environments.rl_qa import judge_endpoint
 _DATA = DATA_DIR / "rl_qa"
 
 _COMMON = {"tie_seed": 0, "temperature": 0.0, "sample_seed": 0, "max_new": 100}
+# The cpu scale's policy, as first shipped (policy.CONFIG, without importing torch).
+CPU_POLICY = {"n_layer": 2, "n_head": 4, "n_embd": 96, "block_size": 160}
 
 
-def _build_info() -> dict:
+def scale_files(scale: str) -> dict[str, Path]:
+    """A scale's built models: the cpu scale's in data/rl_qa/ (where they were first shipped),
+    another scale's in data/rl_qa/<scale>/. `reference/` and `build_info.json` (the reference's
+    recipe and its results) are protected; the starting model is public."""
+    base = _DATA if scale == "cpu" else _DATA / scale
+    return {
+        "start": base / "start.pt",
+        "info": base / "build_info.json",
+        "reference": base / "reference" / "model.pt",
+        "answers": base / "reference" / "baseline_answers.json",
+    }
+
+
+def build_info(scale: str) -> dict:
     try:
-        return json.loads((_DATA / "build_info.json").read_text())
+        return json.loads(scale_files(scale)["info"].read_text())
     except (OSError, ValueError):
         return {}
 
@@ -57,6 +72,27 @@ def _calibrated(scale: str) -> dict[str, str]:
         return {"start_raw": f"{entry['start']:.3f}", "reference_raw": f"{entry['reference']:.3f}"}
     except (OSError, ValueError, KeyError, StopIteration):
         return {"start_raw": "?", "reference_raw": "?"}
+
+
+def config_params(config: ScaleConfig) -> dict[str, int]:
+    """The scale's policy architecture, GPTConfig's fields."""
+    return dict(config.params["policy"])
+
+
+def workspace_policy(source: str, policy: dict[str, int]) -> str:
+    """policy.py as the workspace's qa.py: importing the workspace's model.py (the package's copy
+    falls back to it only outside the repo), with the scale's architecture as CONFIG."""
+    qa, imports = re.subn(
+        r"^try:\n    from environments\.tiny_gpt import (.*)\nexcept ImportError:.*\n    from model import .*$",
+        r"from model import \1",
+        source,
+        flags=re.M,
+    )
+    fields = ", ".join(f"{k}={int(v)}" for k, v in policy.items())
+    qa, configs = re.subn(r"^CONFIG = GPTConfig\(.*\)$", f"CONFIG = GPTConfig({fields})", qa, flags=re.M)
+    if imports != 1 or configs != 1:
+        raise RuntimeError("policy.py must import the model in one try/except block and set CONFIG on one line")
+    return qa
 
 
 def judge_payload(sources: dict[str, str], corpus_text: str) -> bytes:
@@ -79,9 +115,19 @@ class RlQa(Environment):
             score_timeout_s=300,
             resources=Resources(cpus=2, gpus=0, memory_gb=4),
             memory_limit_mb=3072,
-            params={**_COMMON, "repeats": 20},
+            params={**_COMMON, "repeats": 20, "policy": CPU_POLICY},
         ),
-        # A bigger policy and judge for one GPU: declared, but its models are not built or measured here.
+        # A one-layer policy whose models build in about a minute on one core: the scales'
+        # machinery (build, prepare, score) end to end, for the tests and a quick look.
+        "test": ScaleConfig(
+            "test",
+            score_timeout_s=120,
+            resources=Resources(cpus=2, gpus=0, memory_gb=4),
+            memory_limit_mb=2048,
+            params={**_COMMON, "repeats": 20, "policy": {"n_layer": 1, "n_head": 2, "n_embd": 96, "block_size": 160}},
+        ),
+        # A 10.8M-parameter policy for one GPU: built by `python -m environments.rl_qa.reference.build
+        # --scale gpu` on the GPU machine (its models, ~45 MB, are not shipped).
         "gpu": ScaleConfig(
             "gpu",
             score_timeout_s=600,
@@ -97,20 +143,28 @@ class RlQa(Environment):
     }
 
     def protected_paths(self) -> list[Path]:
-        return [*super().protected_paths(), _DATA / "build_info.json"]
+        extra = [
+            path for scale in self.scales for path in (scale_files(scale)["info"], scale_files(scale)["reference"])
+        ]
+        return [
+            *super().protected_paths(),
+            *dict.fromkeys(path if path.suffix == ".json" else path.parent for path in extra),
+        ]
 
     def unbuilt(self, scale: str) -> str | None:
-        """The shipped policies (data/rl_qa/start.pt, reference/) have the size build_info.json records:
-        a scale whose policy is another size has no models of its own yet."""
-        wanted = self.scale(scale).params.get("policy")
-        built = {k: v for k, v in _build_info().get("config", {}).items() if k != "vocab_size"}
-        if wanted is not None and wanted != built:
-            size = f"{wanted['n_layer']} layers x {wanted['n_embd']}"
-            return (
-                f"rl_qa's {scale} policy ({size}) has no built start and reference models: the shipped ones are the"
-                f" cpu scale's ({built.get('n_layer')} layers x {built.get('n_embd')})"
-            )
-        return None
+        """A scale is built when its folder holds the start, the reference and its answers, made for
+        the scale's policy (build_info.json records the architecture it was built for)."""
+        files = scale_files(scale)
+        wanted = self.scale(scale).params["policy"]
+        built = {k: v for k, v in build_info(scale).get("config", {}).items() if k != "vocab_size"}
+        if built == wanted and all(files[name].is_file() for name in ("start", "reference", "answers")):
+            return None
+        size = f"{wanted['n_layer']} layers x {wanted['n_embd']}"
+        where = " on a GPU machine" if self.scale(scale).device == "cuda" else ""
+        return (
+            f"rl_qa's {scale} policy ({size}) has no built start and reference models: run"
+            f" `python -m environments.rl_qa.reference.build --scale {scale}`{where}"
+        )
 
     def calibration_model(self, private: Path | None = None) -> str | None:
         if private is not None:
@@ -135,7 +189,7 @@ class RlQa(Environment):
 
         config = self.scale(scale)
         p = config.params
-        info = _build_info()
+        info = build_info(scale)
         fields = {
             "scale": config.name,
             "n_train": str(sum(e.split == "rl" for e in qa_data.examples())),
@@ -158,26 +212,19 @@ class RlQa(Environment):
         from environments.text_corpus import build_corpus
 
         self._check_built(scale)
+        files = scale_files(scale)
         examples = qa_data.examples()
         rl = [e for e in examples if e.split == "rl"]
         held = [e for e in examples if e.split == "heldout"]
         corpus_text = build_corpus().train.decode("utf-8")
-        shutil.copy(_DATA / "start.pt", workspace / "model.pt")
-        shutil.copy(_DATA / "start.pt", workspace / "start_model.pt")
+        shutil.copy(files["start"], workspace / "model.pt")
+        shutil.copy(files["start"], workspace / "start_model.pt")
         (private / "opponents").mkdir(exist_ok=True)
-        for name in ("baseline_answers.json", "model.pt"):  # the scorer's opponents, private
-            shutil.copy(_DATA / "reference" / name, private / "opponents" / name)
+        for name in ("answers", "reference"):  # the scorer's opponents, private
+            shutil.copy(files[name], private / "opponents" / files[name].name)
         shutil.copy(TINY_GPT, workspace / "model.py")
-        # qa.py imports the workspace's model.py (the package's copy falls back to it only outside the repo).
-        qa, count = re.subn(
-            r"^try:\n    from environments\.tiny_gpt import (.*)\nexcept ImportError:.*\n    from model import .*$",
-            r"from model import \1",
-            (self.folder / "policy.py").read_text(),
-            flags=re.M,
-        )
-        if count != 1:
-            raise RuntimeError("policy.py must import the model in one try/except block")
-        (workspace / "qa.py").write_text(qa)
+        policy = workspace_policy((self.folder / "policy.py").read_text(), config_params(self.scale(scale)))
+        (workspace / "qa.py").write_text(policy)
         for name in ("evaluate.py", "train_rl.py"):
             shutil.copy(self.folder / "start" / name, workspace / name)
         (workspace / "train_prompts.json").write_text(json.dumps([e.prompt for e in rl], indent=1) + "\n")
@@ -189,7 +236,7 @@ class RlQa(Environment):
     def install_reference(self, workspace: Path, scale: str) -> None:
         """The reference model (trained by build.py with best-of-n and finetuning) as model.pt."""
         self._check_built(scale)
-        shutil.copy(_DATA / "reference" / "model.pt", workspace / "model.pt")
+        shutil.copy(scale_files(scale)["reference"], workspace / "model.pt")
 
     def submission_files(self, scale: str) -> tuple[str, ...]:
         return ("model.pt",)

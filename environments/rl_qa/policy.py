@@ -1,10 +1,12 @@
 """The policy of `rl_qa`: a small byte-level GPT (environments/tiny_gpt.py) that answers prompts.
 
 Copied into the workspace as `qa.py` (beside the model as `model.py`), so it imports only
-torch, the standard library and the model. `generate` decodes with a key/value cache,
-batching prompts of equal length; an answer ends at the first newline or after
-max_new bytes. `finetune` is supervised training on (prompt, answer) pairs with the loss
-on the answer bytes and the closing newline only.
+torch, the standard library and the model; `prepare` writes the scale's architecture into its
+`CONFIG` line (the cpu scale's is the one below). `generate` decodes with a key/value cache,
+batching prompts of equal length, on the model's device (sampling draws on the CPU, so a seed
+gives the same answers on any device); an answer ends at the first newline or after max_new
+bytes. `finetune` is supervised training on (prompt, answer) pairs with the loss on the answer
+bytes and the closing newline only.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def load_policy(path, config: GPTConfig = CONFIG) -> GPT:
 def _step(model: GPT, idx: torch.Tensor, cache: list, pos: int) -> torch.Tensor:
     """Logits of the last position, extending each block's key/value cache with idx."""
     b, t = idx.shape
-    x = model.wte(idx) + model.wpe(torch.arange(pos, pos + t))
+    x = model.wte(idx) + model.wpe(torch.arange(pos, pos + t, device=idx.device))
     for i, block in enumerate(cast(Iterable[Block], model.h)):  # a ModuleList of Blocks
         attn = block.attn
         c = x.shape[-1]
@@ -71,6 +73,7 @@ def generate(
 ) -> list[str]:
     """One answer per prompt: greedy with temperature 0, else sampled (seeded, deterministic)."""
     model.eval()
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     encoded = [list(p.encode("utf-8")) for p in prompts]
     limit = model.config.block_size
@@ -83,15 +86,15 @@ def generate(
         members = groups[length]
         for start in range(0, len(members), batch_size):
             rows = members[start : start + batch_size]
-            idx = torch.tensor([encoded[i] for i in rows], dtype=torch.long)
+            idx = torch.tensor([encoded[i] for i in rows], dtype=torch.long, device=device)
             cache: list = [None] * len(model.h)
             logits = _step(model, idx, cache, 0)
-            out = torch.zeros(len(rows), 0, dtype=torch.long)
-            done = torch.zeros(len(rows), dtype=torch.bool)
+            out = torch.zeros(len(rows), 0, dtype=torch.long, device=device)
+            done = torch.zeros(len(rows), dtype=torch.bool, device=device)
             for pos in range(length, length + max_new):
                 if temperature > 0:
-                    probs = torch.softmax(logits / temperature, dim=-1)
-                    nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]
+                    probs = torch.softmax(logits.float().cpu() / temperature, dim=-1)
+                    nxt = torch.multinomial(probs, 1, generator=gen)[:, 0].to(device)
                 else:
                     nxt = logits.argmax(dim=-1)
                 nxt = torch.where(done, torch.full_like(nxt, NEWLINE), nxt)
@@ -123,6 +126,7 @@ def finetune(
         pb, ab = list(p.encode("utf-8")), list((" " + a.strip() + "\n").encode("utf-8"))
         seq = (pb + ab)[-limit:]
         pairs.append((seq, len(seq) - len(ab)))
+    device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     model.train()
     loss = torch.tensor(float("nan"))
@@ -135,6 +139,7 @@ def finetune(
             t = torch.tensor(seq, dtype=torch.long)
             x[r, : len(seq) - 1] = t[:-1]
             y[r, max(0, answer_at - 1) : len(seq) - 1] = t[max(1, answer_at) :]
+        x, y = x.to(device), y.to(device)
         logits, _ = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True)

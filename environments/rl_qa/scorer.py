@@ -18,9 +18,8 @@ import random
 import statistics
 from pathlib import Path
 
-from environments.base import DATA_DIR, ScaleConfig, ScoreResult
-
-_DATA = DATA_DIR / "rl_qa"
+from environments.base import ScaleConfig, ScoreResult
+from environments.rl_qa.env import config_params, scale_files
 
 
 def outcomes(prefs: list[float], tie_band: float, rng: random.Random) -> list[float]:
@@ -44,9 +43,13 @@ def score(submission: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     from environments.rl_qa.judge import TIE_BAND, Judge
     from environments.rl_qa.policy import generate, load_policy
     from environments.text_corpus import build_corpus
+    from environments.tiny_gpt import GPTConfig
 
     torch.set_num_threads(1)
     p = config.params
+    architecture = GPTConfig(**config_params(config))
+    device = "cuda" if config.device == "cuda" and torch.cuda.is_available() else "cpu"
+    files = scale_files(config.name)
     try:
         endpoint = judge_endpoint.recorded(private)
     except ValueError as exc:
@@ -57,7 +60,7 @@ def score(submission: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     if not path.is_file():
         return ScoreResult.invalid("model.pt is missing: save the policy's state dict to model.pt in the workspace")
     try:
-        model = load_policy(path)
+        model = load_policy(path, architecture).to(device)
     except Exception as exc:  # a pickle that is not weights, another architecture, NaNs...
         return ScoreResult.invalid(f"model.pt cannot be used: {type(exc).__name__}: {exc}"[:1000])
     held = json.loads((private / "heldout.json").read_text())
@@ -67,14 +70,15 @@ def score(submission: Path, private: Path, config: ScaleConfig) -> ScoreResult:
     # Copied into the private state by prepare (data/rl_qa/reference is root-only when isolated).
     opponent_files = private / "opponents"
     if not opponent_files.is_dir():  # a session prepared before the copy
-        opponent_files = _DATA / "reference"
-    baselines = json.loads((opponent_files / "baseline_answers.json").read_text())
+        opponent_files = files["reference"].parent
+    baselines = json.loads((opponent_files / files["answers"].name).read_text())
     opponents = {}
-    for name, weights in (("start", _DATA / "start.pt"), ("reference", opponent_files / "model.pt")):
+    for name, weights in (("start", files["start"]), ("reference", opponent_files / files["reference"].name)):
         known = baselines.get(name, {})
         missing = [q for q in prompts if q not in known]
         if missing:  # another Python's corpus: answer the new prompts with the same model
-            known = {**known, **dict(zip(missing, generate(load_policy(weights), missing), strict=True))}
+            opponent = load_policy(weights, architecture).to(device)
+            known = {**known, **dict(zip(missing, generate(opponent, missing), strict=True))}
         opponents[name] = [known[q] for q in prompts]
 
     sources = {h["prompt"]: h["source"] for h in held}
