@@ -5,7 +5,7 @@ a waiting client after it sends a request (`SpinningLines`). On this 2-CPU virtu
 waking a process that sleeps on the other CPU costs 0.04-0.08 ms per message, more than a
 `status` call costs the daemon to answer; a process that is polling when the message comes
 needs no wake-up. The price is bounded: at most the window of one core per message, nothing
-while nothing is exchanged. Client and server here are small; neither side imports the other.
+while nothing is exchanged. The module imports nothing of either side, so thin clients may use it.
 """
 
 from __future__ import annotations

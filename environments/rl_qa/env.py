@@ -143,13 +143,12 @@ class RlQa(Environment):
     }
 
     def protected_paths(self) -> list[Path]:
-        extra = [
-            path for scale in self.scales for path in (scale_files(scale)["info"], scale_files(scale)["reference"])
-        ]
-        return [
-            *super().protected_paths(),
-            *dict.fromkeys(path if path.suffix == ".json" else path.parent for path in extra),
-        ]
+        """Every scale's reference folder and build record, whether it is built yet or not."""
+        extra: list[Path] = []
+        for scale in self.scales:
+            files = scale_files(scale)
+            extra += [files["info"], files["reference"].parent]
+        return [*super().protected_paths(), *dict.fromkeys(extra)]
 
     def unbuilt(self, scale: str) -> str | None:
         """A scale is built when its folder holds the start, the reference and its answers, made for
