@@ -144,6 +144,18 @@ def _leaks(text: str, patterns: list[re.Pattern]) -> list[str]:
     return [p.pattern for p in patterns if p.search(text)]
 
 
+def _without_times(value: Any) -> Any:
+    """A result's structured part without its clock readings (`working_s`, `wall`, `duration_ms`...):
+    they are the session's times, not the judge's, and a snapshot taken 0.62 s into the session
+    once matched a secret of 0.620377 written to three figures."""
+    if isinstance(value, dict):
+        timed = ("_s", "_ms")
+        return {k: _without_times(v) for k, v in value.items() if not (k == "wall" or k.endswith(timed))}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
 def _args_for(name: str) -> dict[str, Any]:
     given = {
         "note": {"text": "trying n_embd 96"},
@@ -184,11 +196,11 @@ def test_hidden_score_reaches_no_tool_result(home: Path) -> None:
         recorded = json.dumps(s.recorder.scores()[-1], default=str) + f" {s.normalize(values[0])}"
         assert len(_leaks(recorded, patterns)) >= len(values)
         assert set(first.structured["message"]) == {"result", "fraction_of_budget"}
-        seen = {"score": first.text + json.dumps(first.structured, default=str)}
+        seen = {"score": first.text + json.dumps(_without_times(first.structured), default=str)}
         order = sorted(REGISTRY, key=lambda n: (n == "submit", n == "pause", n))  # end with pause, submit
         for name in order:
             result = s.call(name, _args_for(name))
-            seen[name] = result.text + "\n" + json.dumps(result.structured, default=str)
+            seen[name] = result.text + "\n" + json.dumps(_without_times(result.structured), default=str)
         assert set(seen) >= {"status", "score", "score_log", "snapshots", "instructions", "submit", "run", "note"}
         for name, text in seen.items():
             assert not _leaks(text, patterns), (name, _leaks(text, patterns), text[:2000])
