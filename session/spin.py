@@ -10,12 +10,9 @@ while nothing is exchanged. The module imports nothing of either side, so thin c
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
-
-log = logging.getLogger("rebench.spin")
 
 MAX_WINDOW_US = 100_000
 
@@ -32,6 +29,9 @@ def window_s(variable: str, default_us: int) -> float:
     except ValueError:
         microseconds = -1.0
     if not 0 <= microseconds <= MAX_WINDOW_US:
+        import logging  # only here: a client's start-up imports no logging (~5 ms)
+
+        log = logging.getLogger("rebench.spin")
         log.warning("%s=%r is not 0-%d microseconds; using %d", variable, setting, MAX_WINDOW_US, default_us)
         return default_us / 1e6
     return microseconds / 1e6

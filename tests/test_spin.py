@@ -53,36 +53,6 @@ def test_lines_come_whole_however_the_bytes_arrive(spin_s: float) -> None:
     ours.close()
 
 
-def test_a_long_wait_sleeps_after_the_window() -> None:
-    """An answer that takes a second costs the waiting client about its window of CPU, not a
-    second of it (fails on a poll that never gives up)."""
-    ours, theirs = _pair()
-    lines = SpinningLines(ours, 0.0005)
-    sender = _send_later(theirs, 1.0, b"late\n")
-    before = time.thread_time()
-    assert lines.readline() == b"late\n"
-    used = time.thread_time() - before
-    sender.join()
-    assert used < 0.1, f"waiting 1 s for an answer used {used:.3f} s of CPU"
-    ours.close()
-    theirs.close()
-
-
-def test_within_the_window_it_polls_rather_than_sleeps() -> None:
-    """An answer 50 ms away with a 2 s window is polled for: the waiting thread is on the CPU
-    (fails where the client sleeps at once, and so needs a wake-up for every answer)."""
-    ours, theirs = _pair()
-    lines = SpinningLines(ours, 2.0)
-    sender = _send_later(theirs, 0.05, b"soon\n")
-    before = time.thread_time()
-    assert lines.readline() == b"soon\n"
-    used = time.thread_time() - before
-    sender.join()
-    assert used > 0.01, f"waiting 50 ms within the window used only {used:.4f} s of CPU: it slept"
-    ours.close()
-    theirs.close()
-
-
 def _cpu_while_waiting(lines: SpinningLines, theirs: socket.socket, delay_s: float) -> float:
     sender = _send_later(theirs, delay_s, b"answer\n")
     before = time.thread_time()
@@ -92,12 +62,33 @@ def _cpu_while_waiting(lines: SpinningLines, theirs: socket.socket, delay_s: flo
     return used
 
 
+def test_a_long_wait_sleeps_after_the_window() -> None:
+    """An answer that takes a second costs the waiting client about its window of CPU, not a
+    second of it (fails on a poll that never gives up)."""
+    ours, theirs = _pair()
+    used = _cpu_while_waiting(SpinningLines(ours, 0.0005), theirs, 1.0)
+    assert used < 0.1, f"waiting 1 s for an answer used {used:.3f} s of CPU"
+    ours.close()
+    theirs.close()
+
+
+def test_within_the_window_it_polls_rather_than_sleeps() -> None:
+    """An answer 50 ms away with a 2 s window is polled for: the waiting thread is on the CPU
+    (fails where the client sleeps at once, and so needs a wake-up for every answer)."""
+    ours, theirs = _pair()
+    used = _cpu_while_waiting(SpinningLines(ours, 2.0), theirs, 0.05)
+    assert used > 0.01, f"waiting 50 ms within the window used only {used:.4f} s of CPU: it slept"
+    ours.close()
+    theirs.close()
+
+
 def test_it_polls_only_while_polling_pays() -> None:
     """A poll that ran out makes the next wait sleep at once; an answer that then comes within the
     window makes the wait after it poll again (clients of a busy daemon leave the CPUs to it)."""
     ours, theirs = _pair()
     lines = SpinningLines(ours, 0.2)
     assert _cpu_while_waiting(lines, theirs, 0.4) > 0.05  # polled for its window, then slept
+    assert _cpu_while_waiting(lines, theirs, 0.4) < 0.02  # slept at once; that answer took longer than the window
     assert _cpu_while_waiting(lines, theirs, 0.1) < 0.02  # the last poll ran out: slept at once
     assert _cpu_while_waiting(lines, theirs, 0.1) > 0.02  # that answer came within the window: polls again
     ours.close()
