@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(BIN)/rebench-tui
 
-# Type-check first (CI runs this target; ~30 s cold, ~1 s with a warm .mypy_cache); then two
+# Type-check first (CI runs this target; ~30 s cold, ~1 s with a warm .mypy_cache); then three
 # workers for most tests; then, alone, the ones that time things or change the host.
 test: setup
 	$(BIN)/mypy
