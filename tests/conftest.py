@@ -13,6 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+# Three test workers share this machine's two cores. Each torch (in a worker, a scorer or a
+# workspace script it starts) would run a thread per core that busy-waits between operations;
+# so many spinning threads took the fix_embedding tests 87 s instead of 67 s, and half again
+# the CPU. One thread each in the parallel part; the serial part, which times things, keeps the
+# default. Set before anything imports torch; children inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Imported now, not by hypothesis's plugin at the end of the run: after the asyncssh and
 # isolation tests, CPython 3.11.7's ast.parse there failed with "AST constructor recursion
 # depth mismatch" (an interpreter bug, not ours), which broke the terminal summary.
