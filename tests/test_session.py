@@ -179,19 +179,33 @@ def test_ceiling_ends_a_session_paused_forever(home: Path) -> None:
 
 
 def test_concurrent_second_scoring_is_refused(selftest: Session) -> None:
+    import shutil
+    import tempfile
     import threading
+    import time
 
-    write_solution(selftest, "import time\ndef answer():\n    time.sleep(1.5)\n    return 0.1\n")
+    # The first scoring says when it runs and goes on once the second was tried (within selftest's
+    # 5 s limit), so the two overlap however slow the machine is.
+    meeting = Path(tempfile.mkdtemp(prefix="rebench-meeting-"))
+    meeting.chmod(0o777)  # the scorer's own account (as root) writes here
+    started, release = meeting / "started", meeting / "go"
+    write_solution(
+        selftest,
+        f"import os, time\ndef answer():\n    open({str(started)!r}, 'w').close()\n"
+        f"    while not os.path.exists({str(release)!r}):\n        time.sleep(0.02)\n    return 0.1\n",
+    )
     results = []
     t = threading.Thread(target=lambda: results.append(selftest.call("score")))
     t.start()
-    import time
-
-    time.sleep(0.6)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     second = selftest.call("score")
+    release.write_text("")
     t.join()
+    shutil.rmtree(meeting)
     assert second.is_error and "already running" in second.text
-    assert results[0].structured["valid"]
+    assert results[0].structured["valid"], results[0].text
 
 
 def test_recorder_refuses_another_schema_version(selftest: Session) -> None:

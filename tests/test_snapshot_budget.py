@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import stop_daemons, write_solution
 from test_snapshots import tree_digest
@@ -50,12 +51,18 @@ def test_100000_files_give_a_partial_snapshot_then_the_next_snapshot_and_score_w
     selftest = fast_selftest
     write_solution(selftest, "def answer():\n    return 0.6\n")
     many_files(selftest.workspace, 100_000)
-    selftest.snapshots.budget = SnapshotBudget(seconds=1.0)
-    started = time.monotonic()
-    first = selftest.call("snapshot")
-    assert time.monotonic() - started < 20  # bounded by the budget, not by the workspace
+    # Listing 100,000 files must fit in the budget for a partial snapshot; under a heavy load it
+    # may not in 1 s (a skipped snapshot), so the budget doubles until it does.
+    for budget in (1.0, 2.0, 4.0):
+        selftest.snapshots.budget = SnapshotBudget(seconds=budget)
+        started = time.monotonic()
+        first = selftest.call("snapshot")
+        assert time.monotonic() - started < 60  # bounded by the budget, not by the workspace
+        if first.structured.get("status") != "skipped":
+            break
     assert not first.is_error and first.structured["status"] == "partial", first.text
-    assert "budget of 1 s" in first.structured["reason"] and "next snapshot continues" in first.structured["reason"]
+    reason = first.structured["reason"]
+    assert f"budget of {budget:g} s" in reason and "next snapshot continues" in reason
     assert not (selftest.paths.snapshot_git / "index.lock").exists()  # the killed git's lock is gone
     # A score right after a partial snapshot works and says which snapshot it saw.
     scored = selftest.call("score")
@@ -122,7 +129,8 @@ def test_a_stale_index_lock_and_the_orphaned_git_holding_it_are_cleared(tmp_path
     deadline = time.monotonic() + 10
     while not lock.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.2)
+    while psutil.Process(holder.pid).name() != "git" and time.monotonic() < deadline:  # sh has exec'd it
+        time.sleep(0.02)
     (ws / "c.txt").write_text("c")
     info = repo.take("with an orphan")
     assert info.status == "complete" and info.cleared_locks == ["index.lock"]
