@@ -47,6 +47,15 @@ class FakeTime(TimeSource):
         self.t += seconds
 
 
+def last_alive(home: Path, sid: str) -> float:
+    """When the dead holder of `sid` was last known alive, as the next holder will take it: its
+    last heartbeat, or the end of the last call it answered, if later."""
+    with Session.open(home, sid, hold=False) as s:
+        beat = s.recorder.heartbeat()["wall"]
+        answered = s.recorder.last_answer_wall()
+    return max(beat, answered if answered is not None else beat)
+
+
 def stop_front_ends(home: Path) -> None:
     """End what still serves `home`'s sessions besides their daemons: tmux servers (with the
     dashboards and shells in them) and TUIs an SSH server started. They outlive connections on

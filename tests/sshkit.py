@@ -118,7 +118,7 @@ async def run_client(*argv: str, stdin: bytes | None = None, timeout: float = 60
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def wait_for(predicate, timeout: float = 10.0, what: str = "the condition") -> None:
+async def wait_for(predicate, timeout: float = 30.0, what: str = "the condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout:g} s"

@@ -90,7 +90,7 @@ def test_an_agent_that_submits_and_then_takes_a_moment_to_exit_is_not_signalled(
         "client = Client(os.environ['REBENCH_SOCKET'])\n"
         "client.request('initialize', {'protocolVersion': '2025-11-25', 'capabilities': {},"
         " 'clientInfo': {'name': 'slow-exit', 'version': '1'}})\n"
-        "client.tool('submit')\ntime.sleep(1.5)\nprint('closing up', flush=True)\n"
+        "client.tool('submit')\ntime.sleep(0.5)\nprint('closing up', flush=True)\n"
     )
     summary, out = run_agent(home, "--env", "selftest", "--budget", "10m", "--json", "--", sys.executable, "-c", script)
     assert summary["end_reason"] == "submitted" and "closing up" in out

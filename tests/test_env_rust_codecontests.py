@@ -82,7 +82,7 @@ def test_a_program_that_loops_forever_is_killed_at_its_time_limit(tmp_path: Path
         started = time.monotonic()
         j = harness.judge(source, [{"input": "", "output": "1"}], time_limit_s=0.5, workdir=tmp_path)
         assert j.verdict == "time limit", j
-        assert time.monotonic() - started < 15
+        assert time.monotonic() - started < 60  # not the 300 s a survivor would live (rustc included)
     # Killed with its group at once; reaped within moments even on a busy machine (a survivor would
     # live its 300 s).
     deadline = time.monotonic() + 5

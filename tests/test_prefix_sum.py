@@ -361,7 +361,8 @@ def test_clocks_patched_during_the_call_do_not_shorten_the_timing(
 ) -> None:
     result, _ = scored["fake_clock"]
     assert result.valid, result.message
-    assert result.message["median_ms"] >= 20, "the judge read a clock the solution patched"
+    # The gross time: the net one (less the round-trip floor) may come a hair under the 20 ms slept.
+    assert result.message["measured_ms"] >= 20, "the judge read a clock the solution patched"
 
 
 def test_patches_to_clocks_the_judge_or_its_classes_stay_in_the_participants_process(

@@ -23,8 +23,14 @@ def _pair(timeout: float | None = None) -> tuple[socket.socket, socket.socket]:
     return ours, theirs
 
 
-def _send_later(sock: socket.socket, delay_s: float, data: bytes) -> threading.Thread:
+def _send_later(
+    sock: socket.socket, delay_s: float, data: bytes, after: threading.Event | None = None
+) -> threading.Thread:
+    """Send `data` `delay_s` from now, or from `after` (at most 5 s from now)."""
+
     def send() -> None:
+        if after is not None:
+            after.wait(5)
         time.sleep(delay_s)
         sock.sendall(data)
 
@@ -60,18 +66,25 @@ class _Yields:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.times: list[float] = []
+        self.polled = threading.Event()  # the wait under way has begun to poll
         real = os.sched_yield
 
         def counted() -> None:
             self.times.append(time.perf_counter())
+            self.polled.set()
             real()
 
         monkeypatch.setattr(os, "sched_yield", counted)
 
-    def while_waiting(self, lines: SpinningLines, theirs: socket.socket, delay_s: float) -> list[float]:
-        """Seconds after the wait began at which it yielded, for an answer sent `delay_s` later."""
+    def while_waiting(
+        self, lines: SpinningLines, theirs: socket.socket, delay_s: float, polls: bool = False
+    ) -> list[float]:
+        """Seconds after the wait began at which it yielded, for an answer sent `delay_s` later;
+        `polls`: `delay_s` after it began to poll, as it should (a reader kept off the CPU for
+        `delay_s` would otherwise find the answer there and never poll)."""
         self.times.clear()
-        sender = _send_later(theirs, delay_s, b"answer\n")
+        self.polled.clear()
+        sender = _send_later(theirs, delay_s, b"answer\n", self.polled if polls else None)
         began = time.perf_counter()
         assert lines.readline() == b"answer\n"
         sender.join()
@@ -84,7 +97,7 @@ def test_a_long_wait_sleeps_after_the_window(monkeypatch) -> None:
     ours, theirs = _pair()
     yields = _Yields(monkeypatch)
     before = time.thread_time()
-    moments = yields.while_waiting(SpinningLines(ours, 0.2), theirs, 1.0)
+    moments = yields.while_waiting(SpinningLines(ours, 0.2), theirs, 1.0, polls=True)
     used = time.thread_time() - before
     assert moments, "it never polled"
     assert max(moments) < 0.2 + 0.3, f"still polling {max(moments):.2f} s into a wait with a 0.2 s window"
@@ -98,7 +111,8 @@ def test_within_the_window_it_polls_rather_than_sleeps(monkeypatch) -> None:
     once, and so needs a wake-up for every answer)."""
     ours, theirs = _pair()
     yields = _Yields(monkeypatch)
-    assert yields.while_waiting(SpinningLines(ours, 2.0), theirs, 0.05), "waiting within the window, it slept at once"
+    polled = yields.while_waiting(SpinningLines(ours, 2.0), theirs, 0.05, polls=True)
+    assert polled, "waiting within the window, it slept at once"
     ours.close()
     theirs.close()
 
@@ -108,11 +122,11 @@ def test_it_polls_only_while_polling_pays(monkeypatch) -> None:
     window makes the wait after it poll again (clients of a busy daemon leave the CPUs to it)."""
     ours, theirs = _pair()
     yields = _Yields(monkeypatch)
-    lines = SpinningLines(ours, 0.5)
-    assert yields.while_waiting(lines, theirs, 1.0)  # polled for its window, then slept
-    assert not yields.while_waiting(lines, theirs, 1.0)  # slept at once; that answer took longer than the window
+    lines = SpinningLines(ours, 1.0)
+    assert yields.while_waiting(lines, theirs, 1.5, polls=True)  # polled for its window, then slept
+    assert not yields.while_waiting(lines, theirs, 1.5)  # slept at once; that answer took longer than the window
     assert not yields.while_waiting(lines, theirs, 0.05)  # the last poll ran out: slept at once
-    assert yields.while_waiting(lines, theirs, 0.05)  # that answer came within the window: polls again
+    assert yields.while_waiting(lines, theirs, 0.05, polls=True)  # that answer came within the window: polls again
     ours.close()
     theirs.close()
 

@@ -148,7 +148,7 @@ async def test_a_killed_server_leaves_the_shells_cast_up_to_its_last_output(home
 
     import asyncssh
     from conftest import REPO
-    from test_casts import asciinema_parses
+    from test_casts import asciinema_parses, wait_for_bytes
 
     from session.client import DaemonClient, ensure_daemon
 
@@ -175,7 +175,7 @@ async def test_a_killed_server_leaves_the_shells_cast_up_to_its_last_output(home
         shell = await conn.create_process("shell", term_type="xterm", encoding=None)
         shell.stdin.write(b"echo seen-$((40+2))\n")
         await read_until(shell.stdout, b"seen-42")
-        await asyncio.sleep(0.6)  # past one flush of the recording
+        await asyncio.to_thread(wait_for_bytes, home, session_id, "seen-42")  # flushed to the recording
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
         conn.abort()
