@@ -43,7 +43,7 @@ def test_clock_survives_sigkill_of_its_holder(home: Path) -> None:
         if holder.poll() is None:
             holder.kill()
     alive = last_alive(home, session_id)
-    assert killed_at - 5.0 <= alive <= killed_at  # it beat while it lived (every 0.5 s when not starved)
+    assert killed_at - 5.0 <= alive <= killed_at + 0.1  # it beat while it lived (every 0.5 s unless starved)
     time.sleep(3.0)  # the outage
 
     with Session.open(home, session_id) as s:

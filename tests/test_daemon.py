@@ -272,7 +272,7 @@ def test_sigkill_of_the_daemon_loses_no_event_and_keeps_the_clock(home: Path) ->
     while pid_alive(pid):
         time.sleep(0.05)
     alive = last_alive(home, sid)
-    assert killed_at - 5.0 <= alive <= killed_at  # it beat while it lived (every 0.5 s when not starved)
+    assert killed_at - 5.0 <= alive <= killed_at + 0.1  # it beat while it lived (every 0.5 s unless starved)
     time.sleep(2.0)
 
     restarted_at = time.time()
