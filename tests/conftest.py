@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -163,6 +165,37 @@ def selftest(home: Path) -> Iterator[Session]:
 
 def write_solution(session: Session, body: str) -> None:
     (session.workspace / "solution.py").write_text(body)
+
+
+class GatedAnswer:
+    """A selftest solution whose `answer()` says it started, then returns `value` only once the
+    test opens the gate: a scoring held open as long as a test needs, however slow the machine
+    (a solution that sleeps races selftest's 5 s limit). Its files lie in a folder of /tmp that
+    the scorer's own account (as root) can write."""
+
+    def __init__(self, value: float) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="rebench-gate-"))
+        self.folder.chmod(0o777)
+        self.started, self.gate = self.folder / "started", self.folder / "go"
+        self.solution = (
+            f"import os, time\ndef answer():\n    open({str(self.started)!r}, 'w').close()\n"
+            f"    while not os.path.exists({str(self.gate)!r}):\n        time.sleep(0.02)\n    return {value!r}\n"
+        )
+
+    def wait_started(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.started.exists():
+            assert time.monotonic() < deadline, "the scoring never started the solution"
+            time.sleep(0.02)
+
+    def open(self) -> None:
+        self.gate.write_text("")
+
+    def __enter__(self) -> GatedAnswer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def cli(*args: str, home: Path, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -164,10 +164,9 @@ def test_the_build_makes_a_scale_the_environment_accepts(tmp_path: Path) -> None
     info = build.build("test", "cpu", out, recipe=short)
     assert all(path.is_file() for path in out.values()), out
     assert info["config"] == json.loads(out["info"].read_text())["config"]
-    architecture = GPTConfig(**load_environment(ENV).scale("test").params["policy"])
-    assert {k: v for k, v in info["config"].items() if k != "vocab_size"} == load_environment(ENV).scale("test").params[
-        "policy"
-    ]
+    policy = load_environment(ENV).scale("test").params["policy"]
+    architecture = GPTConfig(**policy)
+    assert {k: v for k, v in info["config"].items() if k != "vocab_size"} == policy
     for name in ("start", "reference"):
         assert load_policy(out[name], architecture).config == architecture
     answers = json.loads(out["answers"].read_text())

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import FakeTime, write_solution
+from conftest import FakeTime, GatedAnswer, write_solution
 
 from session.session import Session
 from session.tools import REGISTRY
@@ -179,31 +179,17 @@ def test_ceiling_ends_a_session_paused_forever(home: Path) -> None:
 
 
 def test_concurrent_second_scoring_is_refused(selftest: Session) -> None:
-    import shutil
-    import tempfile
     import threading
-    import time
 
-    # The first scoring says when it runs and goes on once the second was tried (within selftest's
-    # 5 s limit), so the two overlap however slow the machine is.
-    meeting = Path(tempfile.mkdtemp(prefix="rebench-meeting-"))
-    meeting.chmod(0o777)  # the scorer's own account (as root) writes here
-    started, release = meeting / "started", meeting / "go"
-    write_solution(
-        selftest,
-        f"import os, time\ndef answer():\n    open({str(started)!r}, 'w').close()\n"
-        f"    while not os.path.exists({str(release)!r}):\n        time.sleep(0.02)\n    return 0.1\n",
-    )
-    results = []
-    t = threading.Thread(target=lambda: results.append(selftest.call("score")))
-    t.start()
-    deadline = time.monotonic() + 30
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    second = selftest.call("score")
-    release.write_text("")
-    t.join()
-    shutil.rmtree(meeting)
+    with GatedAnswer(0.1) as gated:  # the first scoring runs until the second was tried
+        write_solution(selftest, gated.solution)
+        results = []
+        t = threading.Thread(target=lambda: results.append(selftest.call("score")))
+        t.start()
+        gated.wait_started()
+        second = selftest.call("score")
+        gated.open()
+        t.join()
     assert second.is_error and "already running" in second.text
     assert results[0].structured["valid"], results[0].text
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from conftest import GatedAnswer
 from textual.widgets import DataTable, Markdown, Static, TabbedContent
 
 from rebench_tui.app import RebenchApp
@@ -117,27 +116,21 @@ async def test_tui_stays_responsive_while_a_slow_scorer_runs(home: Path) -> None
     # The scorer answers only once the test lets it (selftest's limit is 5 s): key presses that
     # waited for it would find it timed out, neither busy nor scored. No wall-clock bound: under a
     # heavy load three presses alone have taken 1.8 s and more.
-    release = Path(tempfile.mkdtemp(prefix="rebench-release-")) / "go"
-    release.parent.chmod(0o755)  # the scorer's own account (as root) looks for it
-    solution = (
-        f"import os, time\ndef answer():\n    while not os.path.exists({str(release)!r}):\n"
-        "        time.sleep(0.02)\n    return 0.25\n"
-    )
-    sid = new_session(home, solution)
-    async with tui(home, sid, sample_resources=False) as (app, pilot):
-        await resume(app, pilot)
-        await pilot.press("s")
-        panel = app.query_one("#score-panel")
-        await until(pilot, lambda: panel.busy)
-        await pilot.press("3")
-        assert app.query_one(TabbedContent).active == "snapshots"
-        await pilot.press("s")  # a second scoring is refused while one runs
-        await pilot.press("1")
-        assert panel.busy, "key presses waited for the scorer"
-        await until(pilot, lambda: "scoring…" in str(app.query_one("#last-score", Static).render()))
-        release.write_text("")
-        await until(pilot, lambda: not panel.busy, timeout=30)
-    shutil.rmtree(release.parent)
+    with GatedAnswer(0.25) as gated:
+        sid = new_session(home, gated.solution)
+        async with tui(home, sid, sample_resources=False) as (app, pilot):
+            await resume(app, pilot)
+            await pilot.press("s")
+            panel = app.query_one("#score-panel")
+            await until(pilot, lambda: panel.busy)
+            await pilot.press("3")
+            assert app.query_one(TabbedContent).active == "snapshots"
+            await pilot.press("s")  # a second scoring is refused while one runs
+            await pilot.press("1")
+            assert panel.busy, "key presses waited for the scorer"
+            await until(pilot, lambda: "scoring…" in str(app.query_one("#last-score", Static).render()))
+            gated.open()
+            await until(pilot, lambda: not panel.busy, timeout=30)
     with recorded(home, sid) as s:
         assert [r["raw"] for r in s.recorder.scores()] == [0.25]
 
